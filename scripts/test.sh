@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, starts real registries on
+# 127.0.0.1 with temporary storage, checks formatting and lints, runs every
+# test, and stops the registries it started whatever the outcome.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+work=$(mktemp -d -t attestgate-test.XXXXXX)
+# shellcheck source=scripts/registries.sh
+source scripts/registries.sh
+cleanup() { stop_registries; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+start_registries "$work/registries"
+
+# Tests that need a registry or the corpus fail instead of skipping here.
+export ATTESTGATE_TEST_STRICT=1
+export ATTESTGATE_CORPUS="${ATTESTGATE_CORPUS:-$(cd .. && pwd)/shared/corpus}"
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets

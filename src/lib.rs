@@ -1,0 +1,8 @@
+#![forbid(unsafe_code)]
+//! attestgate: resolve container images' supply-chain attestations per
+//! platform and evaluate Rego policies over them, at admission or locally.
+
+pub mod attestation;
+pub mod cli;
+pub mod platform;
+pub mod registry;
