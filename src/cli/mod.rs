@@ -1,8 +1,10 @@
 //! Command-line definitions and the commands' entry points. Errors become
 //! `anyhow` here, at the edge, and exit code 2.
 
+mod eval;
 mod resolve;
 mod source;
+mod test;
 
 use std::path::PathBuf;
 
@@ -26,6 +28,11 @@ pub enum Command {
     /// Print what a policy would see for an image: one element per platform,
     /// {"image": ..., "attestations": [...]}.
     Resolve(resolve::ResolveArgs),
+    /// Judge an image, a saved input or an AdmissionReview with Rego policies.
+    /// Exit 0 allowed (warnings included), 1 denied, 2 usage/policy/resolution error.
+    Eval(eval::EvalArgs),
+    /// Run the test_* rules of policies (OPA conventions); ends with "N passed, N failed".
+    Test(test::TestArgs),
 }
 
 /// Where images come from, shared by the commands that resolve images.
@@ -52,6 +59,8 @@ pub struct SourceArgs {
 pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Resolve(args) => resolve::run(args).await,
+        Command::Eval(args) => eval::run(args).await,
+        Command::Test(args) => test::run(args),
     };
     match result {
         Ok(code) => code,

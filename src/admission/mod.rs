@@ -1,0 +1,3 @@
+//! The admission webhook: AdmissionReview decoding and responses.
+
+pub mod review;

@@ -1,0 +1,461 @@
+//! Policy sets: `.rego` modules and `data.json` / `data.yaml` documents loaded
+//! from files and directories (data merged by directory path, as OPA does),
+//! checked, compiled once into a prepared regorus engine, and evaluated from
+//! many threads by cloning that engine (a clone shares everything compiled).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regorus::Value;
+
+use super::PolicyError;
+use super::analysis;
+
+/// Rego source files bigger than this are refused.
+const MAX_MODULE_BYTES: u64 = 1 << 20;
+/// Data documents bigger than this are refused.
+const MAX_DATA_BYTES: u64 = 16 << 20;
+/// Deeper bracket nesting than this is refused (the parser recurses).
+const MAX_NESTING: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct PolicyOptions {
+    /// Load `*_test.rego` modules too (for `attestgate test`).
+    pub include_tests: bool,
+    /// Wall-clock limit of one rule evaluation.
+    pub eval_timeout: Duration,
+    /// Record line coverage (for `attestgate test --coverage`).
+    pub coverage: bool,
+}
+
+impl Default for PolicyOptions {
+    fn default() -> Self {
+        PolicyOptions {
+            include_tests: false,
+            eval_timeout: Duration::from_secs(1),
+            coverage: false,
+        }
+    }
+}
+
+/// One source file of a policy set, already read.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path as shown in messages.
+    pub path: String,
+    /// For data documents: where they merge into `data` (directory components).
+    pub data_path: Vec<String>,
+    pub contents: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    pub modules: Vec<SourceFile>,
+    pub data: Vec<SourceFile>,
+}
+
+impl Sources {
+    /// Reads every policy file under `paths`. A directory is a root: data
+    /// files merge at their directory path relative to it. Hidden entries
+    /// (`.git`, a mounted Secret's `..data`) are skipped; symlinks followed.
+    pub fn read(paths: &[PathBuf], include_tests: bool) -> Result<Sources, PolicyError> {
+        let mut out = Sources::default();
+        for root in paths {
+            let meta = std::fs::metadata(root).map_err(|e| PolicyError::Read {
+                path: root.display().to_string(),
+                detail: e.to_string(),
+            })?;
+            if meta.is_dir() {
+                out.walk(root, root, include_tests, 0)?;
+            } else {
+                out.add_file(root, Vec::new(), include_tests)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn walk(
+        &mut self,
+        root: &Path,
+        dir: &Path,
+        include_tests: bool,
+        depth: usize,
+    ) -> Result<(), PolicyError> {
+        if depth > 16 {
+            return Err(PolicyError::Read {
+                path: dir.display().to_string(),
+                detail: "directories nested more than 16 deep".into(),
+            });
+        }
+        let read_err = |e: std::io::Error| PolicyError::Read {
+            path: dir.display().to_string(),
+            detail: e.to_string(),
+        };
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(read_err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        entries.sort();
+        for p in entries {
+            let meta = std::fs::metadata(&p).map_err(read_err)?;
+            if meta.is_dir() {
+                self.walk(root, &p, include_tests, depth + 1)?;
+            } else {
+                let rel: Vec<String> = p
+                    .parent()
+                    .and_then(|parent| parent.strip_prefix(root).ok())
+                    .map(|r| {
+                        r.components()
+                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.add_file(&p, rel, include_tests)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_file(
+        &mut self,
+        path: &Path,
+        data_path: Vec<String>,
+        include_tests: bool,
+    ) -> Result<(), PolicyError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let is_rego = name.ends_with(".rego");
+        let is_data = matches!(name.as_str(), "data.json" | "data.yaml" | "data.yml");
+        if !is_rego && !is_data {
+            return Ok(());
+        }
+        if is_rego && !include_tests && name.ends_with("_test.rego") {
+            return Ok(());
+        }
+        let limit = if is_rego {
+            MAX_MODULE_BYTES
+        } else {
+            MAX_DATA_BYTES
+        };
+        let shown = path.display().to_string();
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if len > limit {
+            return Err(PolicyError::Read {
+                path: shown,
+                detail: format!("larger than the {limit}-byte limit"),
+            });
+        }
+        let contents = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        let file = SourceFile {
+            path: shown,
+            data_path,
+            contents,
+        };
+        if is_rego {
+            self.modules.push(file);
+        } else {
+            self.data.push(file);
+        }
+        Ok(())
+    }
+}
+
+/// A compiled policy set, ready to evaluate.
+#[derive(Clone)]
+pub struct PolicySet {
+    engine: regorus::Engine,
+    deny_packages: Vec<String>,
+    warn_packages: Vec<String>,
+    docker_decision: bool,
+    module_paths: Vec<String>,
+    fingerprint: String,
+    eval_timeout: Duration,
+}
+
+impl std::fmt::Debug for PolicySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicySet")
+            .field("modules", &self.module_paths)
+            .field("deny", &self.deny_packages)
+            .field("warn", &self.warn_packages)
+            .field("docker_decision", &self.docker_decision)
+            .finish()
+    }
+}
+
+impl PolicySet {
+    pub fn load(paths: &[PathBuf], options: &PolicyOptions) -> Result<PolicySet, PolicyError> {
+        let sources = Sources::read(paths, options.include_tests)?;
+        if sources.modules.is_empty() {
+            return Err(PolicyError::Read {
+                path: paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                detail: "no .rego modules found".into(),
+            });
+        }
+        PolicySet::compile(&sources, options)
+    }
+
+    pub fn compile(sources: &Sources, options: &PolicyOptions) -> Result<PolicySet, PolicyError> {
+        let mut engine = regorus::Engine::new();
+        // OPA semantics: a builtin error makes its expression undefined.
+        engine.set_strict_builtin_errors(false);
+        engine.set_gather_prints(true);
+        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+            limit: options.eval_timeout,
+            check_interval: std::num::NonZeroU32::MIN.saturating_add(63),
+        });
+        if options.coverage {
+            engine.set_enable_coverage(true);
+        }
+        let mut hasher = sha2::Sha256::new();
+        use sha2::Digest as _;
+        for m in &sources.modules {
+            let (depth, line) = analysis::max_nesting(&m.contents);
+            if depth > MAX_NESTING {
+                return Err(PolicyError::Invalid {
+                    location: format!("{}:{line}", m.path),
+                    message: format!("brackets nested {depth} deep (the limit is {MAX_NESTING})"),
+                });
+            }
+            engine
+                .add_policy(m.path.clone(), m.contents.clone())
+                .map_err(|e| PolicyError::from_regorus(&e, Some(&m.path)))?;
+            hasher.update(m.path.as_bytes());
+            hasher.update(m.contents.as_bytes());
+        }
+        for d in &sources.data {
+            let value = if d.path.ends_with(".json") {
+                Value::from_json_str(&d.contents)
+            } else {
+                Value::from_yaml_str(&d.contents)
+            }
+            .map_err(|e| PolicyError::Data {
+                path: d.path.clone(),
+                detail: e.to_string(),
+            })?;
+            if value.as_object().is_err() {
+                return Err(PolicyError::Data {
+                    path: d.path.clone(),
+                    detail: "a data document must be an object".into(),
+                });
+            }
+            let mut wrapped = value;
+            for key in d.data_path.iter().rev() {
+                let mut obj = Value::new_object();
+                if let Ok(map) = obj.as_object_mut() {
+                    map.insert(Value::from(key.as_str()), wrapped);
+                }
+                wrapped = obj;
+            }
+            engine.add_data(wrapped).map_err(|e| PolicyError::Data {
+                path: d.path.clone(),
+                detail: format!("cannot merge into data: {e}"),
+            })?;
+            hasher.update(d.path.as_bytes());
+            hasher.update(d.contents.as_bytes());
+        }
+
+        let known: HashSet<String> = regorus::unstable::BUILTINS
+            .keys()
+            .map(|k| (*k).to_owned())
+            .chain(["print".to_owned()])
+            .collect();
+        let modules = engine.get_modules().clone();
+        analysis::check(&modules, &known).map_err(|f| PolicyError::Invalid {
+            location: format!("{}:{}", f.file, f.line),
+            message: f.message,
+        })?;
+        let deny_packages = analysis::packages_declaring(&modules, "deny");
+        let warn_packages = analysis::packages_declaring(&modules, "warn");
+        let docker_decision = analysis::packages_declaring(&modules, "decision")
+            .iter()
+            .any(|p| p == "docker");
+
+        // Prepare once (analysis, scheduling): clones then share the result.
+        engine
+            .eval_query("true".into(), false)
+            .map_err(|e| PolicyError::from_regorus(&e, None))?;
+        Ok(PolicySet {
+            engine,
+            deny_packages,
+            warn_packages,
+            docker_decision,
+            module_paths: sources.modules.iter().map(|m| m.path.clone()).collect(),
+            fingerprint: hex::encode(&hasher.finalize()[..8]),
+            eval_timeout: options.eval_timeout,
+        })
+    }
+
+    /// A content hash of the set (modules and data), for reload decisions.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub fn module_paths(&self) -> &[String] {
+        &self.module_paths
+    }
+
+    pub fn packages(&self) -> Vec<String> {
+        let mut p: Vec<String> = self
+            .deny_packages
+            .iter()
+            .chain(&self.warn_packages)
+            .cloned()
+            .collect();
+        if self.docker_decision {
+            p.push("docker".into());
+        }
+        p.sort();
+        p.dedup();
+        p
+    }
+
+    /// A fresh engine sharing this set's compiled state.
+    pub fn engine(&self) -> regorus::Engine {
+        self.engine.clone()
+    }
+
+    /// Evaluates every package's `deny` and `warn` (and `data.docker.decision`)
+    /// for one input.
+    pub fn evaluate(&self, input: Value) -> Result<Outcome, PolicyError> {
+        let mut engine = self.engine.clone();
+        engine.set_input(input);
+        let mut outcome = Outcome::default();
+        for pkg in &self.deny_packages {
+            let v = eval(&mut engine, pkg, "deny", self.eval_timeout)?;
+            outcome.deny.extend(findings(pkg, &v));
+        }
+        for pkg in &self.warn_packages {
+            let v = eval(&mut engine, pkg, "warn", self.eval_timeout)?;
+            outcome.warn.extend(findings(pkg, &v));
+        }
+        if self.docker_decision {
+            let v = eval(&mut engine, "docker", "decision", self.eval_timeout)?;
+            outcome.deny.extend(docker_decision(&v)?);
+        }
+        outcome.prints = engine.take_prints().unwrap_or_default();
+        Ok(outcome)
+    }
+}
+
+fn eval(
+    engine: &mut regorus::Engine,
+    pkg: &str,
+    rule: &str,
+    limit: Duration,
+) -> Result<Value, PolicyError> {
+    engine
+        .eval_rule(format!("data.{pkg}.{rule}"))
+        .map_err(|e| PolicyError::from_eval(&e, pkg, rule, limit))
+}
+
+/// One message from one policy.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Finding {
+    /// The package that produced it (`attestgate.require_provenance`, `docker`).
+    pub policy: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Outcome {
+    pub deny: Vec<Finding>,
+    pub warn: Vec<Finding>,
+    /// `print()` output, for `--verbose` and debug logs.
+    #[serde(skip)]
+    pub prints: Vec<String>,
+}
+
+fn message_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string(),
+        Value::Object(o) => match o.get(&Value::from("msg")) {
+            Some(Value::String(s)) => s.to_string(),
+            _ => v.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// `deny` / `warn` values: sets or arrays of strings or `{msg}` objects, a
+/// single string, or a boolean (a complete `deny if ...` rule).
+fn findings(pkg: &str, v: &Value) -> Vec<Finding> {
+    let msgs: Vec<String> = match v {
+        Value::Undefined | Value::Null | Value::Bool(false) => Vec::new(),
+        Value::Bool(true) => vec![format!("denied by policy {pkg}")],
+        Value::Set(s) => s.iter().map(message_of).collect(),
+        Value::Array(a) => a.iter().map(message_of).collect(),
+        other => vec![message_of(other)],
+    };
+    let mut out: Vec<Finding> = msgs
+        .into_iter()
+        .map(|message| Finding {
+            policy: pkg.to_owned(),
+            message,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// buildx's `data.docker.decision`: `{"allow": bool, "deny_msg": [...]}`.
+/// Only `allow == true` allows; an undefined or malformed decision is an
+/// error (fail closed), as buildx treats it.
+fn docker_decision(v: &Value) -> Result<Vec<Finding>, PolicyError> {
+    let bad = |detail: &str| PolicyError::Decision {
+        policy: "docker".into(),
+        detail: detail.into(),
+    };
+    let obj = match v {
+        Value::Object(o) => o,
+        Value::Undefined => return Err(bad("data.docker.decision is undefined for this input")),
+        _ => return Err(bad("data.docker.decision is not an object")),
+    };
+    let allow = match obj.get(&Value::from("allow")) {
+        None | Some(Value::Undefined) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("data.docker.decision.allow is not a boolean")),
+    };
+    if allow {
+        return Ok(Vec::new());
+    }
+    let mut msgs: Vec<Finding> = match obj.get(&Value::from("deny_msg")) {
+        Some(Value::Set(s)) => s
+            .iter()
+            .filter_map(|m| m.as_string().ok().map(|s| s.to_string()))
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|m| m.as_string().ok().map(|s| s.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .map(|message| Finding {
+        policy: "docker".into(),
+        message,
+    })
+    .collect();
+    if msgs.is_empty() {
+        msgs.push(Finding {
+            policy: "docker".into(),
+            message: "not allowed by policy (data.docker.decision.allow is not true)".into(),
+        });
+    }
+    Ok(msgs)
+}
