@@ -5,7 +5,9 @@
 pub mod admission;
 pub mod attestation;
 pub mod cli;
+pub mod config;
 pub mod judge;
+pub mod metrics;
 pub mod platform;
 pub mod policy;
 pub mod registry;

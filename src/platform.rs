@@ -9,12 +9,26 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// Serialised as its string form (`linux/arm/v7`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Platform {
     pub os: String,
     pub architecture: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+}
+
+impl TryFrom<String> for Platform {
+    type Error = PlatformError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Platform> for String {
+    fn from(p: Platform) -> String {
+        p.to_string()
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -186,6 +200,162 @@ pub fn list(platforms: &[Platform]) -> String {
         .join(", ")
 }
 
+/// A node as far as scheduling constraints are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub platform: Platform,
+}
+
+const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
+const ARCH_LABELS: [&str; 2] = ["kubernetes.io/arch", "beta.kubernetes.io/arch"];
+
+/// The labels a node of `p` carries for the OS and architecture.
+fn platform_labels(p: &Platform) -> std::collections::BTreeMap<String, String> {
+    OS_LABELS
+        .iter()
+        .map(|k| ((*k).to_owned(), p.os.clone()))
+        .chain(
+            ARCH_LABELS
+                .iter()
+                .map(|k| ((*k).to_owned(), p.architecture.clone())),
+        )
+        .collect()
+}
+
+fn expression_matches(
+    key: &str,
+    operator: &str,
+    values: &[String],
+    labels: &std::collections::BTreeMap<String, String>,
+    only_platform_keys: bool,
+) -> bool {
+    // Without real nodes only OS/arch constraints can be judged; others are
+    // assumed satisfiable.
+    if only_platform_keys && !OS_LABELS.contains(&key) && !ARCH_LABELS.contains(&key) {
+        return true;
+    }
+    let value = labels.get(key);
+    match operator {
+        "In" => value.is_some_and(|v| values.contains(v)),
+        "NotIn" => value.is_none_or(|v| !values.contains(v)),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        "Gt" | "Lt" => {
+            let (Some(v), Some(bound)) = (
+                value.and_then(|v| v.parse::<i64>().ok()),
+                values.first().and_then(|b| b.parse::<i64>().ok()),
+            ) else {
+                return false;
+            };
+            if operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
+        }
+        _ => false,
+    }
+}
+
+fn pod_fits(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+    only_platform_keys: bool,
+) -> bool {
+    if let Some(selector) = &spec.node_selector {
+        for (k, v) in selector {
+            if only_platform_keys
+                && !OS_LABELS.contains(&k.as_str())
+                && !ARCH_LABELS.contains(&k.as_str())
+            {
+                continue;
+            }
+            if labels.get(k) != Some(v) {
+                return false;
+            }
+        }
+    }
+    let required = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    let Some(required) = required else {
+        return true;
+    };
+    // Terms are ORed; a term's expressions and fields are ANDed.
+    required.node_selector_terms.iter().any(|term| {
+        let exprs_ok = term.match_expressions.iter().flatten().all(|e| {
+            expression_matches(
+                &e.key,
+                &e.operator,
+                e.values.as_deref().unwrap_or_default(),
+                labels,
+                only_platform_keys,
+            )
+        });
+        let fields_ok = term.match_fields.iter().flatten().all(|f| {
+            if only_platform_keys || f.key != "metadata.name" {
+                return true;
+            }
+            let mut fields = std::collections::BTreeMap::new();
+            fields.insert("metadata.name".to_owned(), name.to_owned());
+            expression_matches(
+                &f.key,
+                &f.operator,
+                f.values.as_deref().unwrap_or_default(),
+                &fields,
+                false,
+            )
+        });
+        exprs_ok && fields_ok
+    })
+}
+
+/// The platforms a pod can run on: those of the nodes its `nodeName`,
+/// `nodeSelector` and required node affinity allow. Without node
+/// information (or when no current node fits, as before a scale-up), the
+/// pod's own OS/arch constraints applied to `defaults`.
+pub fn candidate_platforms(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    nodes: &[NodeView],
+    defaults: &[Platform],
+) -> Vec<Platform> {
+    fn push(out: &mut Vec<Platform>, p: &Platform) {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    let mut out: Vec<Platform> = Vec::new();
+    if let Some(node) = spec
+        .node_name
+        .as_deref()
+        .and_then(|n| nodes.iter().find(|v| v.name == n))
+    {
+        push(&mut out, &node.platform);
+        return out;
+    }
+    for node in nodes {
+        if pod_fits(spec, &node.name, &node.labels, false) {
+            push(&mut out, &node.platform);
+        }
+    }
+    if out.is_empty() {
+        for p in defaults.iter().chain(nodes.iter().map(|n| &n.platform)) {
+            if pod_fits(spec, "", &platform_labels(p), true) {
+                push(&mut out, p);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +408,81 @@ mod tests {
         assert!(select_for_nodes(&offered, &[p("windows/amd64")]).is_empty());
         // An arm/v7 image does not run on an arm/v6 node.
         assert!(select_for_nodes(&[p("linux/arm/v7")], &[p("linux/arm/v6")]).is_empty());
+    }
+
+    fn node(name: &str, platform: &str, extra: &[(&str, &str)]) -> NodeView {
+        let platform = p(platform);
+        let mut labels = platform_labels(&platform);
+        labels.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        NodeView {
+            name: name.into(),
+            labels,
+            platform,
+        }
+    }
+
+    fn spec(json: serde_json::Value) -> k8s_openapi::api::core::v1::PodSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn candidates_follow_scheduling_constraints() {
+        let nodes = [
+            node("a1", "linux/amd64", &[("pool", "general")]),
+            node("r1", "linux/arm64", &[("pool", "arm")]),
+        ];
+        let defaults = [p("linux/amd64")];
+        let none = spec(serde_json::json!({"containers": []}));
+        assert_eq!(
+            candidate_platforms(&none, &nodes, &defaults),
+            vec![p("linux/amd64"), p("linux/arm64")]
+        );
+        let pinned = spec(
+            serde_json::json!({"containers": [], "nodeSelector": {"kubernetes.io/arch": "arm64"}}),
+        );
+        assert_eq!(
+            candidate_platforms(&pinned, &nodes, &defaults),
+            vec![p("linux/arm64")]
+        );
+        let by_pool =
+            spec(serde_json::json!({"containers": [], "nodeSelector": {"pool": "general"}}));
+        assert_eq!(
+            candidate_platforms(&by_pool, &nodes, &defaults),
+            vec![p("linux/amd64")]
+        );
+        let named = spec(serde_json::json!({"containers": [], "nodeName": "r1"}));
+        assert_eq!(
+            candidate_platforms(&named, &nodes, &defaults),
+            vec![p("linux/arm64")]
+        );
+        let affinity = spec(
+            serde_json::json!({"containers": [], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "NotIn", "values": ["arm64"]}]}]}}}}),
+        );
+        assert_eq!(
+            candidate_platforms(&affinity, &nodes, &defaults),
+            vec![p("linux/amd64")]
+        );
+    }
+
+    #[test]
+    fn without_nodes_the_pods_own_constraints_narrow_the_defaults() {
+        let defaults = [p("linux/amd64"), p("linux/arm64")];
+        let pinned = spec(
+            serde_json::json!({"containers": [], "nodeSelector": {"kubernetes.io/arch": "arm64", "pool": "x"}}),
+        );
+        assert_eq!(
+            candidate_platforms(&pinned, &[], &defaults),
+            vec![p("linux/arm64")]
+        );
+        let none = spec(serde_json::json!({"containers": []}));
+        assert_eq!(
+            candidate_platforms(&none, &[], &defaults),
+            defaults.to_vec()
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 mod eval;
 mod resolve;
+mod serve;
 mod source;
 mod test;
 
@@ -31,6 +32,8 @@ pub enum Command {
     /// Judge an image, a saved input or an AdmissionReview with Rego policies.
     /// Exit 0 allowed (warnings included), 1 denied, 2 usage/policy/resolution error.
     Eval(eval::EvalArgs),
+    /// Run the admission webhook.
+    Serve(serve::ServeArgs),
     /// Run the test_* rules of policies (OPA conventions); ends with "N passed, N failed".
     Test(test::TestArgs),
 }
@@ -61,6 +64,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Resolve(args) => resolve::run(args).await,
         Command::Eval(args) => eval::run(args).await,
         Command::Test(args) => test::run(args),
+        Command::Serve(args) => serve::run(args).await,
     };
     match result {
         Ok(code) => code,

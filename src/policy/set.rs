@@ -170,6 +170,37 @@ impl Sources {
     }
 }
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_policies.rs"));
+}
+
+impl Sources {
+    /// The shipped policies built into the binary (policies/ without tests).
+    pub fn embedded() -> Sources {
+        let mut out = Sources::default();
+        for (rel, contents) in embedded::EMBEDDED_POLICIES {
+            let mut data_path: Vec<String> = rel.split('/').map(str::to_owned).collect();
+            let name = data_path.pop().unwrap_or_default();
+            let file = SourceFile {
+                path: format!("embedded:policies/{rel}"),
+                data_path,
+                contents: (*contents).to_owned(),
+            };
+            if name.ends_with(".rego") {
+                out.modules.push(file);
+            } else {
+                out.data.push(file);
+            }
+        }
+        out
+    }
+
+    pub fn extend(&mut self, other: Sources) {
+        self.modules.extend(other.modules);
+        self.data.extend(other.data);
+    }
+}
+
 /// A compiled policy set, ready to evaluate.
 #[derive(Clone)]
 pub struct PolicySet {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use auth::{Credential, Keyring};
-pub use client::{ClientOptions, Limits, RegistryClient, Target};
+pub use client::{ClientOptions, ClientStats, Limits, RegistryClient, Target};
 pub use digest::Digest;
 pub use error::RegistryError;
 pub use layout::Layout;
