@@ -83,7 +83,8 @@ struct ReviewIn {
     api_version: String,
     #[serde(default)]
     kind: String,
-    request: Option<Request>,
+    /// Decoded after the version is known to be v1.
+    request: Option<Value>,
 }
 
 /// Decodes an AdmissionReview body.
@@ -96,7 +97,12 @@ pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
             review.api_version, review.kind
         )));
     }
-    let request = review.request.ok_or(ReviewError::NoRequest)?;
+    let request = review
+        .request
+        .filter(|r| !r.is_null())
+        .ok_or(ReviewError::NoRequest)?;
+    let request =
+        Request::deserialize(request).map_err(|e| ReviewError::Json(format!("request: {e}")))?;
     if request.uid.is_empty() {
         return Err(ReviewError::Json("request.uid is empty".into()));
     }

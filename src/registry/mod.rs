@@ -145,28 +145,33 @@ impl Store {
         let key = format!("{}/{}:{tag}", target.registry, target.repository);
         self.tags
             .try_get_with(key, async {
-                let found = match &self.backend {
-                    Backend::Remote(client) => {
-                        let fetched = client.manifest(target, tag).await?;
-                        let digest = fetched.digest.clone();
-                        let parsed = parse_fetched(target.registry, fetched)?;
-                        self.content
-                            .insert(digest.clone(), Content::Manifest(Arc::new(parsed)))
-                            .await;
-                        Ok(digest)
-                    }
-                    Backend::Layout(layout) => layout
-                        .find_tag(tag)
-                        .map(|d| d.digest.clone())
-                        .ok_or_else(|| RegistryError::NotFound {
-                            registry: format!("layout {}", layout.path()),
-                            what: format!("tag {tag}"),
-                        }),
-                };
-                remember_not_found(found)
+                remember_not_found(self.fetch_tag(target, tag).await)
             })
             .await
             .map_err(|e| (*e).clone())?
+    }
+
+    async fn fetch_tag(&self, target: Target<'_>, tag: &str) -> Result<Digest, RegistryError> {
+        match &self.backend {
+            Backend::Remote(client) => {
+                let fetched = client.manifest(target, tag).await?;
+                let digest = fetched.digest.clone();
+                let parsed = parse_fetched(target.registry, fetched)?;
+                self.content
+                    .insert(digest.clone(), Content::Manifest(Arc::new(parsed)))
+                    .await;
+                Ok(digest)
+            }
+            Backend::Layout(layout) => {
+                layout
+                    .find_tag(tag)
+                    .map(|d| d.digest.clone())
+                    .ok_or_else(|| RegistryError::NotFound {
+                        registry: format!("layout {}", layout.path()),
+                        what: format!("tag {tag}"),
+                    })
+            }
+        }
     }
 
     /// A manifest by digest: verified, parsed, cached, fetched once.

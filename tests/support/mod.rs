@@ -5,6 +5,8 @@
 
 pub mod fixtures;
 pub mod hostile;
+pub mod kube;
+pub mod proxy;
 pub mod token;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,156 @@
+//! An HTTP proxy in front of a real registry that counts every request by
+//! method and path, can add latency to each answer, and can be stopped (the
+//! registry "goes down": connections are then refused).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::{Request, Response};
+
+pub struct Proxy {
+    pub addr: String,
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    pub delay_ms: Arc<AtomicU64>,
+    stopped: Arc<AtomicBool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Proxy {
+    /// `(method path)` → how many times it was asked for.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().unwrap().clone()
+    }
+
+    pub fn reset(&self) {
+        self.counts.lock().unwrap().clear();
+    }
+
+    /// Stops listening: the port refuses connections from now on.
+    pub fn stop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a proxy to `upstream` (`host:port`, plain HTTP) on its own thread.
+pub fn start(upstream: &str) -> Proxy {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let counts = Arc::new(Mutex::new(BTreeMap::new()));
+    let delay_ms = Arc::new(AtomicU64::new(0));
+    let stopped = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let upstream = upstream.to_owned();
+    let (c, d, s) = (counts.clone(), delay_ms.clone(), stopped.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut stop_rx => return,
+                };
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let (client, upstream, counts, delay) =
+                    (client.clone(), upstream.clone(), c.clone(), d.clone());
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let (client, upstream, counts, delay) = (
+                                client.clone(),
+                                upstream.clone(),
+                                counts.clone(),
+                                delay.clone(),
+                            );
+                            async move {
+                                let path = req
+                                    .uri()
+                                    .path_and_query()
+                                    .map(|p| p.as_str().to_owned())
+                                    .unwrap_or_default();
+                                *counts
+                                    .lock()
+                                    .unwrap()
+                                    .entry(format!("{} {path}", req.method()))
+                                    .or_insert(0) += 1;
+                                let ms = delay.load(Ordering::Relaxed);
+                                if ms > 0 {
+                                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                                }
+                                let mut fwd = client.request(
+                                    req.method().clone(),
+                                    format!("http://{upstream}{path}"),
+                                );
+                                for (k, v) in req.headers() {
+                                    if k != "host" {
+                                        fwd = fwd.header(k, v);
+                                    }
+                                }
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let resp = match fwd.body(body).send().await {
+                                    Ok(r) => r,
+                                    Err(e) => {
+                                        return Ok::<_, std::convert::Infallible>(
+                                            Response::builder()
+                                                .status(502)
+                                                .body(Full::new(Bytes::from(e.to_string())))
+                                                .unwrap(),
+                                        );
+                                    }
+                                };
+                                let mut out = Response::builder().status(resp.status());
+                                for (k, v) in resp.headers() {
+                                    if k != "transfer-encoding" && k != "connection" {
+                                        out = out.header(k, v);
+                                    }
+                                }
+                                let bytes = resp.bytes().await.unwrap_or_default();
+                                Ok(out.body(Full::new(bytes)).unwrap())
+                            }
+                        });
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+    });
+    Proxy {
+        addr: rx.recv().unwrap(),
+        counts,
+        delay_ms,
+        stopped,
+        stop: Some(stop_tx),
+    }
+}
