@@ -15,7 +15,9 @@ cleanup() { stop_registries; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 start_registries "$work/registries"
 
-# Tests that need a registry or the corpus fail instead of skipping here.
+export ATTESTGATE_OPA_SO="${ATTESTGATE_TOOLS:-$HOME/.cache/attestgate-tools}/opa/unpacked/opa_bindings/libopabridge.so"
+
+# Tests that need a registry, the corpus or OPA fail instead of skipping here.
 export ATTESTGATE_TEST_STRICT=1
 export ATTESTGATE_CORPUS="${ATTESTGATE_CORPUS:-$(cd .. && pwd)/shared/corpus}"
 

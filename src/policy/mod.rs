@@ -2,6 +2,7 @@
 //! document, decisions, and the `test_*` runner.
 
 mod analysis;
+pub mod builtins;
 pub mod decision;
 pub mod input;
 pub mod set;

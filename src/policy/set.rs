@@ -252,6 +252,10 @@ impl PolicySet {
         if options.coverage {
             engine.set_enable_coverage(true);
         }
+        super::builtins::register(&mut engine).map_err(|e| PolicyError::Invalid {
+            location: "attestgate".into(),
+            message: format!("cannot register extensions: {e}"),
+        })?;
         let mut hasher = sha2::Sha256::new();
         use sha2::Digest as _;
         for m in &sources.modules {
@@ -353,6 +357,21 @@ impl PolicySet {
         p.sort();
         p.dedup();
         p
+    }
+
+    /// Packages whose `deny` is evaluated.
+    pub fn deny_packages(&self) -> &[String] {
+        &self.deny_packages
+    }
+
+    /// Packages whose `warn` is evaluated.
+    pub fn warn_packages(&self) -> &[String] {
+        &self.warn_packages
+    }
+
+    /// Whether `data.docker.decision` (buildx's contract) is evaluated.
+    pub fn has_docker_decision(&self) -> bool {
+        self.docker_decision
     }
 
     /// A fresh engine sharing this set's compiled state.
