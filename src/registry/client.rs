@@ -674,14 +674,20 @@ impl RegistryClient {
                 millis: self.options.limits.request_timeout.as_millis() as u64,
             };
         }
-        // The chain holds the useful part ("connection refused", "resolves to ... refused").
+        // The innermost causes say what happened ("connection refused",
+        // "resolves to ... refused"); reqwest's outer layers only repeat context.
         let e = e.without_url();
-        let mut detail = e.to_string();
+        let mut chain: Vec<String> = vec![e.to_string()];
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
-            detail.push_str(": ");
-            detail.push_str(&s.to_string());
+            chain.push(s.to_string());
             source = s.source();
+        }
+        chain.dedup();
+        let kept = chain.len().min(2);
+        let mut detail = chain[chain.len() - kept..].join(": ");
+        if e.is_connect() {
+            detail = format!("cannot connect: {detail}");
         }
         if detail.contains("refused;")
             || detail.contains("redirect to") && detail.contains("refused")
