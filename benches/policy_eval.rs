@@ -62,22 +62,22 @@ fn bench(c: &mut Criterion) {
     };
 
     let warm = InputBuilder::new(64 << 20);
-    let _ = warm.build(&info, Some(&container), &resolved, platform);
+    let _ = warm.build(&info, Some(&container), platform);
     let mut group = c.benchmark_group("shipped-policies");
     group.bench_function("evaluate, statements cached", |b| {
         b.iter(|| {
-            let input = warm.build(&info, Some(&container), &resolved, platform);
+            let input = warm.build(&info, Some(&container), platform);
             policies.evaluate(input).expect("evaluate")
         })
     });
     group.bench_function("evaluate, statements converted", |b| {
         b.iter(|| {
             let cold = InputBuilder::new(64 << 20);
-            let input = cold.build(&info, Some(&container), &resolved, platform);
+            let input = cold.build(&info, Some(&container), platform);
             policies.evaluate(input).expect("evaluate")
         })
     });
-    let input = warm.build(&info, Some(&container), &resolved, platform);
+    let input = warm.build(&info, Some(&container), platform);
     group.bench_function("policy evaluation only", |b| {
         b.iter(|| policies.evaluate(input.clone()).expect("evaluate"))
     });

@@ -23,8 +23,18 @@ pub enum PlatformMismatch {
     Allow,
 }
 
+enum Work {
+    Remembered(Arc<crate::policy::Outcome>),
+    Evaluate(regorus::Value),
+}
+
 pub struct Judge {
     pub resolver: Resolver,
+    /// Recent resolutions by (reference, node platforms): what a tag points
+    /// to is kept for the tag TTL anyway, and this saves walking the caches.
+    resolutions: Option<moka::future::Cache<String, Arc<ResolvedImage>>>,
+    /// Statements found but not about the image (shared with the metrics).
+    pub excluded_statements: prometheus_client::metrics::counter::Counter,
     pub inputs: InputBuilder,
     /// Bounds concurrent policy evaluations (they run on blocking threads).
     pub evaluations: Arc<Semaphore>,
@@ -39,10 +49,22 @@ impl Judge {
     ) -> Judge {
         Judge {
             resolver,
+            resolutions: None,
+            excluded_statements: Default::default(),
             inputs,
             evaluations: Arc::new(Semaphore::new(max_concurrent_evaluations.max(1))),
             platform_mismatch: PlatformMismatch::Deny,
         }
+    }
+
+    /// Keeps resolutions for `ttl` (the tag TTL); the webhook does, the CLI does not.
+    pub fn cache_resolutions(&mut self, ttl: std::time::Duration) {
+        self.resolutions = Some(
+            moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .build(),
+        );
     }
 
     /// Resolves one image for `nodes` (all offered platforms when empty).
@@ -51,13 +73,36 @@ impl Judge {
         image: &ImageRef,
         nodes: &[Platform],
         keyring: &Keyring,
-    ) -> Result<ResolvedImage, crate::attestation::ResolveError> {
+    ) -> Result<Arc<ResolvedImage>, crate::attestation::ResolveError> {
         let selection = if nodes.is_empty() {
             PlatformSelection::All
         } else {
             PlatformSelection::Nodes(nodes.to_vec())
         };
-        self.resolver.resolve(image, keyring, &selection).await
+        let fresh = async {
+            let resolved = self.resolver.resolve(image, keyring, &selection).await?;
+            // Reported once per resolution, not once per admission.
+            for x in &resolved.excluded {
+                self.excluded_statements.inc();
+                tracing::warn!(
+                    image = %image,
+                    statement = %x.digest,
+                    predicate_type = %x.predicate_type,
+                    source = %x.source,
+                    subjects = %x.subjects,
+                    "statement excluded: its subject is not this image"
+                );
+            }
+            Ok::<_, crate::attestation::ResolveError>(Arc::new(resolved))
+        };
+        let Some(cache) = &self.resolutions else {
+            return fresh.await;
+        };
+        let key = format!("{image} {}", platform::list(nodes));
+        cache
+            .try_get_with(key, fresh)
+            .await
+            .map_err(|e| (*e).clone())
     }
 
     /// Verdicts for one container (or a bare image when `container` is None).
@@ -71,18 +116,33 @@ impl Judge {
         keyring: &Keyring,
     ) -> Vec<Verdict> {
         let shown = image_as_written.to_owned();
-        let image = match ImageRef::parse(image_as_written) {
-            Ok(i) => i,
-            Err(e) => {
-                return vec![Verdict::failed(
-                    container.cloned(),
-                    shown,
-                    None,
-                    e.to_string(),
-                )];
+        match ImageRef::parse(image_as_written) {
+            Ok(image) => {
+                self.judge_ref(policies, request, container, shown, &image, nodes, keyring)
+                    .await
             }
-        };
-        let resolved = match self.resolve(&image, nodes, keyring).await {
+            Err(e) => vec![Verdict::failed(
+                container.cloned(),
+                shown,
+                None,
+                e.to_string(),
+            )],
+        }
+    }
+
+    /// Verdicts for an already parsed reference (`shown` is how messages name it).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn judge_ref(
+        &self,
+        policies: &Arc<PolicySet>,
+        request: &RequestInfo,
+        container: Option<&ContainerInfo>,
+        shown: String,
+        image: &ImageRef,
+        nodes: &[Platform],
+        keyring: &Keyring,
+    ) -> Vec<Verdict> {
+        let resolved = match self.resolve(image, nodes, keyring).await {
             Ok(r) => r,
             Err(e) => {
                 return vec![Verdict::failed(
@@ -117,21 +177,32 @@ impl Judge {
                 found: Vec::new(),
             }];
         }
-        let resolved = Arc::new(resolved);
         let mut verdicts = Vec::with_capacity(resolved.platforms.len());
         let evaluations = resolved.platforms.iter().map(|p| {
-            let input = self.inputs.build(request, container, &resolved, p);
+            let key = self
+                .inputs
+                .decision_key(policies.input_use(), request, container, p);
+            // Build the input only when it will be evaluated.
+            let work = match policies.cached(&key) {
+                Some(outcome) => Work::Remembered(outcome),
+                None => Work::Evaluate(self.inputs.build(request, container, p)),
+            };
             let policies = policies.clone();
             let semaphore = self.evaluations.clone();
             let found = predicate_types(&p.attestations);
             let platform = p.platform.to_string();
             async move {
-                let permit = semaphore.acquire_owned().await;
-                let outcome = tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    policies.evaluate(input)
-                })
-                .await;
+                let outcome = match work {
+                    Work::Remembered(o) => Ok(Ok(o)),
+                    Work::Evaluate(input) => {
+                        let permit = semaphore.acquire_owned().await;
+                        tokio::task::spawn_blocking(move || {
+                            let _permit = permit;
+                            policies.evaluate_and_remember(key, input)
+                        })
+                        .await
+                    }
+                };
                 (platform, found, outcome)
             }
         });
@@ -147,8 +218,15 @@ impl Judge {
             };
             match outcome {
                 Ok(Ok(o)) => {
-                    v.deny = o.deny;
-                    v.warn = o.warn;
+                    v.deny = o.deny.clone();
+                    v.warn = o.warn.clone();
+                    // A failing package does not hide the others' denials.
+                    if !o.errors.is_empty() {
+                        v.error = Some(o.errors.join("; "));
+                    }
+                    if !o.prints.is_empty() {
+                        tracing::debug!(image = %v.image, prints = ?o.prints, "policy print() output");
+                    }
                 }
                 Ok(Err(e)) => v.error = Some(e.to_string()),
                 Err(join) => v.error = Some(format!("policy evaluation failed: {join}")),

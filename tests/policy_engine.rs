@@ -63,12 +63,9 @@ async fn corpus_inputs(corpus: &Path) -> Vec<Value> {
         };
         for p in &resolved.platforms {
             out.push(
-                serde_json::to_value(builder.build(&RequestInfo::default(), None, &resolved, p))
-                    .unwrap(),
+                serde_json::to_value(builder.build(&RequestInfo::default(), None, p)).unwrap(),
             );
-            out.push(
-                serde_json::to_value(builder.build(&info, Some(&container), &resolved, p)).unwrap(),
-            );
+            out.push(serde_json::to_value(builder.build(&info, Some(&container), p)).unwrap());
         }
     }
     out
@@ -710,4 +707,69 @@ async fn eval_review_judges_every_container_as_the_webhook_would() {
         !out.contains("linux/amd64"),
         "only the requested platform: {out}"
     );
+}
+
+#[test]
+fn operator_data_overrides_the_shipped_defaults_and_must_agree_with_itself() {
+    let mut sources = Sources::embedded();
+    sources.data.push(SourceFile {
+        path: "/etc/attestgate/policies/data.json".into(),
+        data_path: vec![],
+        contents: json!({"attestgate": {"trusted_builders": {"builders": ["https://github.com/example/**"]}}}).to_string(),
+    });
+    let set = PolicySet::compile(&sources, &PolicyOptions::default()).unwrap();
+    // A local BuildKit build (empty builder id) is now judged by the configured list.
+    let input = json!({"image": {"ref": "x", "platform": "linux/amd64", "digest": AMD, "hasProvenance": true,
+        "provenance": {"predicateType": SLSA_V02, "buildType": "https://mobyproject.org/buildkit@v1"}},
+        "attestations": [attestation(v01(SLSA_V02, &[AMD], slsa_v02_predicate("", "")), "index", "platform")]});
+    let outcome = set.evaluate(to_value(&input)).unwrap();
+    assert!(
+        outcome
+            .deny
+            .iter()
+            .any(|f| f.policy == "attestgate.trusted_builders"),
+        "{outcome:?}"
+    );
+    // Two operator documents that disagree are an error naming the place.
+    sources.data.push(SourceFile {
+        path: "/etc/attestgate/policies/more.json".into(),
+        data_path: vec![],
+        contents: json!({"attestgate": {"trusted_builders": {"builders": ["other"]}}}).to_string(),
+    });
+    let e = PolicySet::compile(&sources, &PolicyOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("more.json") && e.contains("data.attestgate.trusted_builders.builders"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_failing_package_does_not_hide_another_packages_denial() {
+    let dir = policy_dir(&[
+        (
+            "broken.rego",
+            "package broken\nv := 1 if true\nv := 2 if true\ndeny contains \"never\" if v == 3\n",
+        ),
+        (
+            "strict.rego",
+            "package strict\ndeny contains \"strict: no\" if true\n",
+        ),
+    ]);
+    let set = PolicySet::load(&[dir.path().to_owned()], &PolicyOptions::default()).unwrap();
+    let outcome = set.evaluate(to_value(&json!({}))).unwrap();
+    assert_eq!(
+        outcome
+            .deny
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>(),
+        ["strict: no"]
+    );
+    assert_eq!(outcome.errors.len(), 1, "{outcome:?}");
+    // Even with onError: allow, the other package's denial stands.
+    let mut v = Verdict::failed(None, "img".into(), None, outcome.errors.join("; "));
+    v.deny = outcome.deny;
+    assert!(!decide(vec![v], Mode::Enforce, OnError::Allow).allowed);
 }

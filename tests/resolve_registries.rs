@@ -877,3 +877,71 @@ async fn bearer_token_flow_anonymous_and_with_credentials() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(after - before, 1, "token requests for one resolution");
 }
+
+#[tokio::test]
+async fn referrers_inside_a_layout_as_in_a_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Pusher::to_layout(dir.path());
+    let amd64 = push_image(&p, "linux", "amd64", None, "layout").await;
+    push_index(&p, "v1", vec![platform_entry(&amd64)]).await;
+    let (_, att) = push_attestation_manifest(
+        &p,
+        &amd64,
+        &[v1(
+            SLSA_V1,
+            &[&amd64.digest],
+            slsa_v1_predicate(
+                "https://builder.example/v1",
+                "https://github.com/example/app.git",
+            ),
+        )],
+        AttestationForm::Artifact,
+    )
+    .await;
+    // The attestation manifest is in the layout, found through its subject.
+    let r = resolve_layout_tag(dir.path(), "v1").await;
+    assert_eq!(
+        summary(&r),
+        vec![(
+            "linux/amd64".into(),
+            vec![row(SLSA_V1, "referrers", "platform")]
+        )]
+    );
+    // A layout that carries the fallback tag is read the way a registry
+    // without the referrers API is: through the tag.
+    push_fallback_tag(&p, &amd64.digest, &[(att, None)]).await;
+    let r = resolve_layout_tag(dir.path(), "v1").await;
+    assert_eq!(
+        summary(&r),
+        vec![(
+            "linux/amd64".into(),
+            vec![row(SLSA_V1, "referrers-tag", "platform")]
+        )]
+    );
+    assert_eq!(
+        r.reference.to_string(),
+        format!(
+            "oci-layout/{}:v1",
+            dir.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase()
+                .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        )
+    );
+}
+
+async fn resolve_layout_tag(dir: &std::path::Path, tag: &str) -> ResolvedImage {
+    let layout = Layout::open(dir, 4 << 20).unwrap();
+    let image = layout.image_ref(Some(tag)).unwrap();
+    let store = Store::new(
+        Backend::Layout(Arc::new(layout)),
+        Limits::default(),
+        &CacheConfig::default(),
+    );
+    Resolver::new(Arc::new(store), Default::default())
+        .resolve(&image, &Keyring::default(), &PlatformSelection::All)
+        .await
+        .unwrap()
+}

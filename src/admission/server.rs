@@ -134,6 +134,12 @@ pub async fn build(config: Config) -> Result<Webhook, ServeError> {
         workers,
     );
     judge.platform_mismatch = config.platform_mismatch;
+    judge.cache_resolutions(config.cache.tag_ttl.0);
+
+    let mut metrics = Metrics::new();
+    metrics.watch_store(client.stats.clone(), store);
+    judge.excluded_statements = metrics.excluded_statements.clone();
+    let metrics = Arc::new(metrics);
 
     let mut operator_keyring = Keyring::default();
     if let Some(path) = &config.registries.docker_config {
@@ -143,10 +149,6 @@ pub async fn build(config: Config) -> Result<Webhook, ServeError> {
             .add_docker_config(&path.display().to_string(), &bytes)
             .map_err(|e| ServeError::Config(e.to_string()))?;
     }
-
-    let mut metrics = Metrics::new();
-    metrics.watch_store(client.stats.clone(), store);
-    let metrics = Arc::new(metrics);
 
     let policies = Arc::new(LivePolicies::new(config.policies.clone()));
     match policies.reload() {
@@ -438,54 +440,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     });
 
     let grace = webhook.config.budget.0 + Duration::from_secs(2);
-    let mut stop = shutdown_rx;
-    let done = tokio::spawn(async move {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let builder =
-            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = stop.changed() => break,
-            };
-            let tls = tls.clone();
-            let app = app.clone();
-            let builder = builder.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let stream =
-                    match tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                let service = hyper_util::service::TowerToHyperService::new(app);
-                let conn = builder
-                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
-                let _ = watcher.watch(conn.into_owned()).await;
-            });
-        }
-        drop(listener);
-        if tokio::time::timeout(grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("in-flight requests still running after the grace period; exiting");
-        }
-    });
+    let done = tokio::spawn(serve_https(listener, tls, app, shutdown_rx, grace));
 
     tracing::info!(%addr, %metrics_addr, "attestgate serving");
     Ok(Running {
@@ -496,6 +451,63 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         shutdown,
         done,
     })
+}
+
+/// Accepts TLS connections and serves `app` on them (HTTP/1.1 and h2) until
+/// `stop` changes, then waits up to `grace` for in-flight requests.
+pub async fn serve_https(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let tls = tls.clone();
+        let app = app.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let conn = builder
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests still running after the grace period; exiting");
+    }
 }
 
 /// Serves until SIGTERM or SIGINT, then shuts down gracefully.

@@ -130,6 +130,12 @@ pub struct PlatformImage {
     pub manifest: Digest,
     pub config: Arc<ImageConfig>,
     pub attestations: Vec<Attestation>,
+    /// `input.image` for this platform, built once per resolution.
+    pub image: Arc<serde_json::Value>,
+    /// Identifies `image` and the attestations (by blob digest, source,
+    /// subject): equal keys mean equal policy input for these two parts.
+    pub image_key: [u8; 32],
+    pub attestations_key: [u8; 32],
 }
 
 #[derive(Debug, Clone)]
@@ -430,17 +436,42 @@ impl Resolver {
                     manifest,
                     config,
                     attestations,
+                    image: Arc::new(serde_json::Value::Null),
+                    image_key: [0; 32],
+                    attestations_key: [0; 32],
                 }
             })
             .collect();
-        Ok(ResolvedImage {
+        let mut resolved = ResolvedImage {
             reference: image.clone(),
             root,
             index,
             offered,
             platforms,
             excluded,
-        })
+        };
+        let views: Vec<serde_json::Value> = resolved
+            .platforms
+            .iter()
+            .map(|p| super::image::image_input(&resolved, p))
+            .collect();
+        for (p, view) in resolved.platforms.iter_mut().zip(views) {
+            use sha2::{Digest as _, Sha256};
+            p.image_key = Sha256::digest(view.to_string().as_bytes()).into();
+            let mut h = Sha256::new();
+            for a in &p.attestations {
+                h.update(
+                    format!(
+                        "{}|{}|{}|{}|{:?};",
+                        a.digest, a.media_type, a.manifest, a.source, a.subject
+                    )
+                    .as_bytes(),
+                );
+            }
+            p.attestations_key = h.finalize().into();
+            p.image = Arc::new(view);
+        }
+        Ok(resolved)
     }
 
     fn attestation_repos_for(&self, image: &ImageRef) -> Vec<ImageRef> {
@@ -696,9 +727,12 @@ impl Resolver {
                 let envelope = if layer.media_type == SIGSTORE_BUNDLE_V03 {
                     Envelope::parse_bundle(&bytes)
                 } else {
-                    Envelope::parse(&bytes)
+                    Envelope::parse(&bytes).map(Some)
                 }
                 .map_err(|e| invalid(e.to_string()))?;
+                let Some(envelope) = envelope else {
+                    return Ok(None);
+                };
                 if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
                     return Ok(None);
                 }

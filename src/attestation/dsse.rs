@@ -63,21 +63,25 @@ impl Envelope {
         Envelope::from_raw(raw)
     }
 
-    /// A Sigstore bundle (v0.1–v0.3) holding a DSSE envelope.
-    pub fn parse_bundle(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+    /// A Sigstore bundle (v0.1–v0.3): its DSSE envelope, or `None` for a
+    /// bundle holding a message signature (a signature, not an attestation).
+    pub fn parse_bundle(bytes: &[u8]) -> Result<Option<Envelope>, EnvelopeError> {
         #[derive(Deserialize)]
         struct Bundle {
             #[serde(rename = "dsseEnvelope")]
             dsse_envelope: Option<RawEnvelope>,
+            #[serde(rename = "messageSignature")]
+            message_signature: Option<serde_json::Value>,
         }
         let bundle: Bundle =
             serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Json(e.to_string()))?;
-        let raw = bundle.dsse_envelope.ok_or_else(|| {
-            EnvelopeError::Shape(
-                "the Sigstore bundle holds no DSSE envelope (a message signature)".into(),
-            )
-        })?;
-        Envelope::from_raw(raw)
+        match (bundle.dsse_envelope, bundle.message_signature) {
+            (Some(raw), _) => Envelope::from_raw(raw).map(Some),
+            (None, Some(_)) => Ok(None),
+            (None, None) => Err(EnvelopeError::Shape(
+                "the Sigstore bundle holds neither a DSSE envelope nor a message signature".into(),
+            )),
+        }
     }
 
     fn from_raw(raw: RawEnvelope) -> Result<Envelope, EnvelopeError> {
@@ -141,6 +145,10 @@ mod tests {
     fn rejects_malformed() {
         assert!(Envelope::parse(b"{}").is_err());
         assert!(Envelope::parse(br#"{"payload":"***","payloadType":"x"}"#).is_err());
-        assert!(Envelope::parse_bundle(br#"{"messageSignature":{}}"#).is_err());
+        assert_eq!(
+            Envelope::parse_bundle(br#"{"messageSignature":{}}"#),
+            Ok(None)
+        );
+        assert!(Envelope::parse_bundle(br#"{"mediaType":"x"}"#).is_err());
     }
 }

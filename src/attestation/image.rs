@@ -95,9 +95,9 @@ pub fn image_input(resolved: &ResolvedImage, p: &PlatformImage) -> Value {
 
 /// `{"image": ..., "attestations": [...]}` for one platform: what a policy
 /// sees at `input.image` and `input.attestations`.
-pub fn platform_view(resolved: &ResolvedImage, p: &PlatformImage) -> Value {
+pub fn platform_view(_resolved: &ResolvedImage, p: &PlatformImage) -> Value {
     let mut m = Map::new();
-    m.insert("image".into(), image_input(resolved, p));
+    m.insert("image".into(), (*p.image).clone());
     m.insert(
         "attestations".into(),
         Value::Array(p.attestations.iter().map(|a| a.to_json()).collect()),

@@ -34,8 +34,10 @@ pub struct EvalArgs {
     /// Evaluate a saved input document instead of resolving an image.
     #[arg(long, value_name = "FILE", conflicts_with = "review")]
     pub input: Option<PathBuf>,
-    /// Judge every container of an AdmissionReview, as the webhook would.
-    #[arg(long, value_name = "FILE")]
+    /// Judge every container of an AdmissionReview, as the webhook would
+    /// (candidate platforms: --platform narrowed by the pod's nodeSelector and
+    /// affinity; every offered platform without --platform).
+    #[arg(long, value_name = "FILE", conflicts_with = "layout")]
     pub review: Option<PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
@@ -53,10 +55,18 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<i32> {
     );
     let verdicts = if let Some(path) = &args.input {
         eval_input(&policies, path)?
-    } else if let Some(path) = &args.review {
-        eval_review(&policies, &args, path).await?
     } else {
-        eval_image(&policies, &args).await?
+        let work = async {
+            match &args.review {
+                Some(path) => eval_review(&policies, &args, path).await,
+                None => eval_image(&policies, &args).await,
+            }
+        };
+        tokio::time::timeout(args.source.timeout, work)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("not done within {:?} (--timeout)", args.source.timeout)
+            })??
     };
     // Errors are exit code 2, not a denial, on the command line.
     if let Some(err) = verdicts.iter().find_map(|v| v.error.as_ref())

@@ -39,7 +39,7 @@ pub enum Command {
 }
 
 /// Where images come from, shared by the commands that resolve images.
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Resolve for this platform (repeatable); default: every platform the image offers.
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
@@ -56,6 +56,9 @@ pub struct SourceArgs {
     /// Trust this CA certificate (PEM) for registries, beside the Mozilla roots (repeatable).
     #[arg(long = "registry-ca", value_name = "FILE")]
     pub registry_cas: Vec<PathBuf>,
+    /// Give up on the whole command after this long (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::config::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 /// Runs the command and returns the process exit code.

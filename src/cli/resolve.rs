@@ -32,10 +32,18 @@ pub async fn run(args: ResolveArgs) -> anyhow::Result<i32> {
     } else {
         PlatformSelection::Nodes(args.source.platforms.clone())
     };
-    let resolved = resolver
-        .resolve(&image, &keyring, &selection)
-        .await
-        .with_context(|| format!("cannot resolve {image}"))?;
+    let resolved = tokio::time::timeout(
+        args.source.timeout,
+        resolver.resolve(&image, &keyring, &selection),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "cannot resolve {image}: not done within {:?} (--timeout)",
+            args.source.timeout
+        )
+    })?
+    .with_context(|| format!("cannot resolve {image}"))?;
     for x in &resolved.excluded {
         eprintln!(
             "attestgate: warning: {} statement {} found via {} is not about {image} (subjects {}); excluded",
@@ -43,6 +51,11 @@ pub async fn run(args: ResolveArgs) -> anyhow::Result<i32> {
         );
     }
     if resolved.platforms.is_empty() {
+        if resolved.offered.is_empty() {
+            anyhow::bail!(
+                "{image} is an index with no runnable platform (only artifacts or attestations)"
+            );
+        }
         anyhow::bail!(
             "{image} offers {}, none of the requested {}",
             platform::list(&resolved.offered),

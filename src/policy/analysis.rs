@@ -261,15 +261,56 @@ pub fn packages_declaring(modules: &[Ref<Module>], rule: &str) -> Vec<String> {
     out
 }
 
+/// Which parts of `input` a policy set reads, and whether its answers can
+/// depend on anything but its input and data (clock, randomness, network).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputUse {
+    /// `input` is used as a whole (or indexed dynamically).
+    pub whole: bool,
+    /// The top-level keys read: `image`, `attestations`, `container`, ...
+    pub roots: BTreeSet<String>,
+    pub deterministic: bool,
+}
+
+impl InputUse {
+    pub fn reads(&self, root: &str) -> bool {
+        self.whole || self.roots.contains(root)
+    }
+}
+
+const NONDETERMINISTIC: &[&str] = &[
+    "time.now_ns",
+    "rand.intn",
+    "uuid.rfc4122",
+    "opa.runtime",
+    "http.send",
+    "net.lookup_ip_addr",
+];
+
 /// Runs the load-time checks. `known` holds builtin and extension names.
-pub fn check(modules: &[Ref<Module>], known: &HashSet<String>) -> Result<(), Finding> {
+pub fn check(modules: &[Ref<Module>], known: &HashSet<String>) -> Result<InputUse, Finding> {
     let mut nodes: Vec<RuleNode> = Vec::new();
     let mut functions: HashSet<String> = HashSet::new();
+    let mut input_use = InputUse {
+        deterministic: true,
+        ..InputUse::default()
+    };
+    let note_input = |chain: &[String], input_use: &mut InputUse| {
+        if chain.first().map(String::as_str) == Some("input") {
+            match chain.get(1) {
+                Some(root) => {
+                    input_use.roots.insert(root.clone());
+                }
+                None => input_use.whole = true,
+            }
+        }
+    };
     for m in modules {
         let pkg = package_path(m);
         let mut aliases: HashMap<String, Vec<String>> = HashMap::new();
         for imp in &m.imports {
             if let Some(c) = chain(&imp.refr) {
+                note_input(&c, &mut input_use);
                 let alias = imp
                     .r#as
                     .as_ref()
@@ -330,7 +371,18 @@ pub fn check(modules: &[Ref<Module>], known: &HashSet<String>) -> Result<(), Fin
             };
             // Resolve reference chains to absolute paths under `data`.
             let mut refs = Vec::new();
+            for (call, _, _) in &c.calls {
+                if NONDETERMINISTIC.contains(&call.join(".").as_str()) {
+                    input_use.deterministic = false;
+                }
+            }
             for r in c.refs {
+                note_input(&r, &mut input_use);
+                if let Some(target) = r.first().and_then(|f| aliases.get(f)) {
+                    let mut full = target.clone();
+                    full.extend(r[1..].iter().cloned());
+                    note_input(&full, &mut input_use);
+                }
                 let Some(first) = r.first() else { continue };
                 let abs: Vec<String> = if first == "data" {
                     r[1..].to_vec()
@@ -455,7 +507,7 @@ pub fn check(modules: &[Ref<Module>], known: &HashSet<String>) -> Result<(), Fin
             }
         }
     }
-    Ok(())
+    Ok(input_use)
 }
 
 /// Deepest bracket nesting outside strings and comments: very deep nesting
@@ -512,4 +564,39 @@ pub fn max_nesting(source: &str) -> (usize, u32) {
         }
     }
     (max, max_line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input_use(rego: &str) -> InputUse {
+        let mut e = regorus::Engine::new();
+        e.add_policy("t.rego".into(), rego.into()).unwrap();
+        let modules = e.get_modules().clone();
+        let known: HashSet<String> = regorus::unstable::BUILTINS
+            .keys()
+            .map(|k| (*k).to_owned())
+            .collect();
+        check(&modules, &known).unwrap()
+    }
+
+    #[test]
+    fn finds_the_input_roots_a_policy_reads() {
+        let u = input_use(
+            "package p\nimport input.container as c\ndeny contains m if { some a in input.attestations; m := sprintf(\"%s %s\", [a.predicateType, c.name]) }\n",
+        );
+        assert_eq!(
+            u.roots.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["attestations", "container"]
+        );
+        assert!(!u.whole && u.deterministic);
+        assert!(u.reads("container") && !u.reads("request"));
+        let u = input_use("package p\ndeny contains k if { some k, _ in input }\n");
+        assert!(u.whole);
+        let u = input_use(
+            "package p\ndeny contains \"late\" if time.now_ns() > input.image.deadline\n",
+        );
+        assert!(!u.deterministic);
+    }
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use regorus::Value;
 use serde::{Deserialize, Serialize};
 
-use crate::attestation::image::image_input;
-use crate::attestation::{Attestation, PlatformImage, ResolvedImage};
+use super::analysis::InputUse;
+use crate::attestation::{Attestation, PlatformImage};
 use crate::registry::Digest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,21 +29,48 @@ pub struct ContainerInfo {
     pub image: String,
 }
 
-/// What the admission request contributes, converted once per request.
-#[derive(Debug, Clone, Default)]
+/// What the admission request contributes. Converted to policy values and
+/// hashed only when needed (a remembered decision needs neither), and then
+/// once per request, however many containers and platforms it has.
+#[derive(Debug, Default)]
 pub struct RequestInfo {
-    /// `input.request`
-    pub request: Option<Value>,
-    /// `input.object`
-    pub object: Option<Value>,
+    request: Option<serde_json::Value>,
+    object: Option<serde_json::Value>,
+    converted: std::sync::OnceLock<(Option<Value>, Option<Value>)>,
+    hashes: std::sync::OnceLock<([u8; 32], [u8; 32])>,
+}
+
+fn hash_json(v: Option<&serde_json::Value>) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    v.map(|v| Sha256::digest(v.to_string().as_bytes()).into())
+        .unwrap_or_default()
 }
 
 impl RequestInfo {
     pub fn new(request: &serde_json::Value, object: Option<&serde_json::Value>) -> RequestInfo {
         RequestInfo {
-            request: Some(to_value(request)),
-            object: object.map(to_value),
+            request: Some(request.clone()),
+            object: object.cloned(),
+            ..RequestInfo::default()
         }
+    }
+
+    fn values(&self) -> &(Option<Value>, Option<Value>) {
+        self.converted.get_or_init(|| {
+            (
+                self.request.as_ref().map(to_value),
+                self.object.as_ref().map(to_value),
+            )
+        })
+    }
+
+    fn hashes(&self) -> &([u8; 32], [u8; 32]) {
+        self.hashes.get_or_init(|| {
+            (
+                hash_json(self.request.as_ref()),
+                hash_json(self.object.as_ref()),
+            )
+        })
     }
 }
 
@@ -118,21 +145,61 @@ impl InputBuilder {
         obj
     }
 
+    /// A key that identifies the input as far as a policy set reads it: two
+    /// inputs with the same key get the same answer from a deterministic set.
+    /// Statements are identified by their blob digest (their content).
+    pub fn decision_key(
+        &self,
+        uses: &InputUse,
+        request: &RequestInfo,
+        container: Option<&ContainerInfo>,
+        platform: &PlatformImage,
+    ) -> [u8; 32] {
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        let mut part = |name: &str, bytes: &[u8]| {
+            h.update(name.as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        if uses.reads("request") {
+            part("request", &request.hashes().0);
+        }
+        if uses.reads("object") {
+            part("object", &request.hashes().1);
+        }
+        if uses.reads("container")
+            && let Some(c) = container
+        {
+            part(
+                "container",
+                format!("{}|{:?}|{}", c.name, c.kind, c.image).as_bytes(),
+            );
+        }
+        if uses.reads("image") {
+            part("image", &platform.image_key);
+        }
+        if uses.reads("attestations") {
+            part("attestations", &platform.attestations_key);
+        }
+        h.finalize().into()
+    }
+
     /// The input for one (container, platform). `container` is absent when a
     /// bare image is evaluated.
     pub fn build(
         &self,
         request: &RequestInfo,
         container: Option<&ContainerInfo>,
-        resolved: &ResolvedImage,
         platform: &PlatformImage,
     ) -> Value {
         let mut input = Value::new_object();
         if let Ok(map) = input.as_object_mut() {
-            if let Some(r) = &request.request {
+            let (r, o) = request.values();
+            if let Some(r) = r {
                 map.insert(Value::from("request"), r.clone());
             }
-            if let Some(o) = &request.object {
+            if let Some(o) = o {
                 map.insert(Value::from("object"), o.clone());
             }
             if let Some(c) = container {
@@ -141,10 +208,7 @@ impl InputBuilder {
                     to_value(&serde_json::to_value(c).unwrap_or_default()),
                 );
             }
-            map.insert(
-                Value::from("image"),
-                to_value(&image_input(resolved, platform)),
-            );
+            map.insert(Value::from("image"), to_value(&platform.image));
             let attestations: Vec<Value> = platform
                 .attestations
                 .iter()

@@ -1,7 +1,7 @@
 //! Rego policies: policy sets and their evaluation, the policy input
 //! document, decisions, and the `test_*` runner.
 
-mod analysis;
+pub mod analysis;
 pub mod builtins;
 pub mod decision;
 pub mod input;

@@ -69,7 +69,7 @@ impl Sources {
             if meta.is_dir() {
                 out.walk(root, root, include_tests, 0)?;
             } else {
-                out.add_file(root, Vec::new(), include_tests)?;
+                out.add_named_file(root, include_tests)?;
             }
         }
         Ok(out)
@@ -118,6 +118,44 @@ impl Sources {
                 self.add_file(&p, rel, include_tests)?;
             }
         }
+        Ok(())
+    }
+
+    /// A file named on the command line: any `.rego` is a module, any
+    /// `.json` / `.yaml` / `.yml` a data document at the root of `data`.
+    fn add_named_file(&mut self, path: &Path, include_tests: bool) -> Result<(), PolicyError> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "rego" => self.add_file(path, Vec::new(), include_tests),
+            "json" | "yaml" | "yml" => self.read_data(path, Vec::new()),
+            _ => Err(PolicyError::Read {
+                path: path.display().to_string(),
+                detail: "neither a .rego module nor a .json / .yaml data document".into(),
+            }),
+        }
+    }
+
+    fn read_data(&mut self, path: &Path, data_path: Vec<String>) -> Result<(), PolicyError> {
+        let shown = path.display().to_string();
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if len > MAX_DATA_BYTES {
+            return Err(PolicyError::Read {
+                path: shown,
+                detail: format!("larger than the {MAX_DATA_BYTES}-byte limit"),
+            });
+        }
+        let contents = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        self.data.push(SourceFile {
+            path: shown,
+            data_path,
+            contents,
+        });
         Ok(())
     }
 
@@ -182,7 +220,7 @@ impl Sources {
             let mut data_path: Vec<String> = rel.split('/').map(str::to_owned).collect();
             let name = data_path.pop().unwrap_or_default();
             let file = SourceFile {
-                path: format!("embedded:policies/{rel}"),
+                path: format!("{EMBEDDED_PREFIX}policies/{rel}"),
                 data_path,
                 contents: (*contents).to_owned(),
             };
@@ -201,10 +239,51 @@ impl Sources {
     }
 }
 
+const EMBEDDED_PREFIX: &str = "embedded:";
+
+/// Deep-merges `value` into `into`. Objects merge key by key; elsewhere the
+/// new value replaces the old when `override_`, else differing values are a
+/// conflict (the path is returned).
+fn merge_data(
+    into: &mut serde_json::Value,
+    value: serde_json::Value,
+    override_: bool,
+    path: &str,
+) -> Result<(), String> {
+    match (into, value) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match a.get_mut(&k) {
+                    Some(existing) => merge_data(existing, v, override_, &here)?,
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+            Ok(())
+        }
+        (slot, v) if override_ => {
+            *slot = v;
+            Ok(())
+        }
+        (slot, v) if *slot == v => Ok(()),
+        _ => Err(format!("data.{path}")),
+    }
+}
+
 /// A compiled policy set, ready to evaluate.
 #[derive(Clone)]
 pub struct PolicySet {
     engine: regorus::Engine,
+    input_use: analysis::InputUse,
+    /// Outcomes by input key (see `InputBuilder::decision_key`); only for
+    /// deterministic sets. A reload builds a new set, so a new cache.
+    decisions: moka::sync::Cache<[u8; 32], std::sync::Arc<Outcome>>,
     deny_packages: Vec<String>,
     warn_packages: Vec<String>,
     docker_decision: bool,
@@ -272,37 +351,49 @@ impl PolicySet {
             hasher.update(m.path.as_bytes());
             hasher.update(m.contents.as_bytes());
         }
+        // The shipped defaults (embedded data) give way to the operator's
+        // documents; the operator's documents must agree with each other, as
+        // OPA requires of data files.
+        let mut defaults = serde_json::Value::Object(Default::default());
+        let mut user = serde_json::Value::Object(Default::default());
         for d in &sources.data {
-            let value = if d.path.ends_with(".json") {
-                Value::from_json_str(&d.contents)
+            let err = |detail: String| PolicyError::Data {
+                path: d.path.clone(),
+                detail,
+            };
+            let value: serde_json::Value = if d.path.ends_with(".json") {
+                serde_json::from_str(&d.contents).map_err(|e| err(e.to_string()))?
             } else {
-                Value::from_yaml_str(&d.contents)
+                let v = Value::from_yaml_str(&d.contents).map_err(|e| err(e.to_string()))?;
+                serde_json::to_value(&v).map_err(|e| err(e.to_string()))?
+            };
+            if !value.is_object() {
+                return Err(err("a data document must be an object".into()));
             }
-            .map_err(|e| PolicyError::Data {
-                path: d.path.clone(),
-                detail: e.to_string(),
-            })?;
-            if value.as_object().is_err() {
-                return Err(PolicyError::Data {
-                    path: d.path.clone(),
-                    detail: "a data document must be an object".into(),
-                });
+            let wrapped = d
+                .data_path
+                .iter()
+                .rev()
+                .fold(value, |v, key| serde_json::json!({ key: v }));
+            if d.path.starts_with(EMBEDDED_PREFIX) {
+                merge_data(&mut defaults, wrapped, true, "").map_err(err)?;
+            } else {
+                merge_data(&mut user, wrapped, false, "")
+                    .map_err(|e| err(format!("conflicts with another data document at {e}")))?;
             }
-            let mut wrapped = value;
-            for key in d.data_path.iter().rev() {
-                let mut obj = Value::new_object();
-                if let Ok(map) = obj.as_object_mut() {
-                    map.insert(Value::from(key.as_str()), wrapped);
-                }
-                wrapped = obj;
-            }
-            engine.add_data(wrapped).map_err(|e| PolicyError::Data {
-                path: d.path.clone(),
-                detail: format!("cannot merge into data: {e}"),
-            })?;
             hasher.update(d.path.as_bytes());
             hasher.update(d.contents.as_bytes());
         }
+        merge_data(&mut defaults, user, true, "").map_err(|e| PolicyError::Data {
+            path: "data".into(),
+            detail: e,
+        })?;
+        engine
+            .add_data(super::input::to_value(&defaults))
+            .map_err(|e| PolicyError::Data {
+                path: "data".into(),
+                detail: e.to_string(),
+            })?;
 
         let known: HashSet<String> = regorus::unstable::BUILTINS
             .keys()
@@ -310,7 +401,7 @@ impl PolicySet {
             .chain(["print".to_owned()])
             .collect();
         let modules = engine.get_modules().clone();
-        analysis::check(&modules, &known).map_err(|f| PolicyError::Invalid {
+        let input_use = analysis::check(&modules, &known).map_err(|f| PolicyError::Invalid {
             location: format!("{}:{}", f.file, f.line),
             message: f.message,
         })?;
@@ -326,6 +417,11 @@ impl PolicySet {
             .map_err(|e| PolicyError::from_regorus(&e, None))?;
         Ok(PolicySet {
             engine,
+            input_use,
+            decisions: moka::sync::Cache::builder()
+                .max_capacity(50_000)
+                .time_to_live(Duration::from_secs(600))
+                .build(),
             deny_packages,
             warn_packages,
             docker_decision,
@@ -359,6 +455,33 @@ impl PolicySet {
         p
     }
 
+    /// Which parts of the input the set reads.
+    pub fn input_use(&self) -> &analysis::InputUse {
+        &self.input_use
+    }
+
+    /// A remembered outcome for an input key.
+    pub fn cached(&self, key: &[u8; 32]) -> Option<std::sync::Arc<Outcome>> {
+        if !self.input_use.deterministic {
+            return None;
+        }
+        self.decisions.get(key)
+    }
+
+    /// Evaluates and remembers the outcome under `key` (errors are not
+    /// remembered: a time limit may not be hit next time).
+    pub fn evaluate_and_remember(
+        &self,
+        key: [u8; 32],
+        input: Value,
+    ) -> Result<std::sync::Arc<Outcome>, PolicyError> {
+        let outcome = std::sync::Arc::new(self.evaluate(input)?);
+        if self.input_use.deterministic && outcome.errors.is_empty() {
+            self.decisions.insert(key, outcome.clone());
+        }
+        Ok(outcome)
+    }
+
     /// Packages whose `deny` is evaluated.
     pub fn deny_packages(&self) -> &[String] {
         &self.deny_packages
@@ -381,24 +504,54 @@ impl PolicySet {
 
     /// Evaluates every package's `deny` and `warn` (and `data.docker.decision`)
     /// for one input.
+    ///
+    /// A package whose evaluation fails is reported in `Outcome::errors`;
+    /// the other packages' answers are kept (an error never hides a denial).
+    /// `Err` only when every rule failed.
     pub fn evaluate(&self, input: Value) -> Result<Outcome, PolicyError> {
         let mut engine = self.engine.clone();
         engine.set_input(input);
         let mut outcome = Outcome::default();
+        let mut first_error = None;
+        let mut evaluated = 0;
+        let mut record = |e: PolicyError, outcome: &mut Outcome| {
+            outcome.errors.push(e.to_string());
+            first_error.get_or_insert(e);
+        };
         for pkg in &self.deny_packages {
-            let v = eval(&mut engine, pkg, "deny", self.eval_timeout)?;
-            outcome.deny.extend(findings(pkg, &v));
+            match eval(&mut engine, pkg, "deny", self.eval_timeout) {
+                Ok(v) => {
+                    evaluated += 1;
+                    outcome.deny.extend(findings(pkg, &v));
+                }
+                Err(e) => record(e, &mut outcome),
+            }
         }
         for pkg in &self.warn_packages {
-            let v = eval(&mut engine, pkg, "warn", self.eval_timeout)?;
-            outcome.warn.extend(findings(pkg, &v));
+            match eval(&mut engine, pkg, "warn", self.eval_timeout) {
+                Ok(v) => {
+                    evaluated += 1;
+                    outcome.warn.extend(findings(pkg, &v));
+                }
+                Err(e) => record(e, &mut outcome),
+            }
         }
         if self.docker_decision {
-            let v = eval(&mut engine, "docker", "decision", self.eval_timeout)?;
-            outcome.deny.extend(docker_decision(&v)?);
+            match eval(&mut engine, "docker", "decision", self.eval_timeout)
+                .and_then(|v| docker_decision(&v))
+            {
+                Ok(f) => {
+                    evaluated += 1;
+                    outcome.deny.extend(f);
+                }
+                Err(e) => record(e, &mut outcome),
+            }
         }
         outcome.prints = engine.take_prints().unwrap_or_default();
-        Ok(outcome)
+        match first_error {
+            Some(e) if evaluated == 0 => Err(e),
+            _ => Ok(outcome),
+        }
     }
 }
 
@@ -425,6 +578,9 @@ pub struct Finding {
 pub struct Outcome {
     pub deny: Vec<Finding>,
     pub warn: Vec<Finding>,
+    /// Packages that failed to evaluate (the caller applies onError).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
     /// `print()` output, for `--verbose` and debug logs.
     #[serde(skip)]
     pub prints: Vec<String>,

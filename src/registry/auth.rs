@@ -142,6 +142,8 @@ impl Keyring {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         };
+        // All entries or none: a bad one leaves the keyring as it was.
+        let mut added: Vec<(String, Credential)> = Vec::new();
         for (key, entry) in auths {
             let entry_err = |detail: String| AuthConfigError::Entry {
                 source_name: source_name.into(),
@@ -154,8 +156,9 @@ impl Keyring {
             let Some(credential) = credential else {
                 continue;
             };
-            self.entries.push((normalise_key(&key), credential));
+            added.push((normalise_key(&key), credential));
         }
+        self.entries.extend(added);
         // Reverse lexicographic order puts longer (more specific) paths first,
         // as the kubelet's keyring does.
         self.entries.sort_by(|a, b| b.0.cmp(&a.0));

@@ -668,10 +668,15 @@ impl RegistryClient {
 
     fn transport_error(&self, registry: &str, what: &str, e: reqwest::Error) -> RegistryError {
         if e.is_timeout() {
+            let limit = if e.is_connect() {
+                self.options.limits.connect_timeout
+            } else {
+                self.options.limits.request_timeout
+            };
             return RegistryError::Timeout {
                 registry: registry.into(),
                 what: what.into(),
-                millis: self.options.limits.request_timeout.as_millis() as u64,
+                millis: limit.as_millis() as u64,
             };
         }
         // The innermost causes say what happened ("connection refused",
@@ -689,7 +694,7 @@ impl RegistryClient {
         if e.is_connect() {
             detail = format!("cannot connect: {detail}");
         }
-        if detail.contains("refused;")
+        if detail.contains(super::guard::REFUSED)
             || detail.contains("redirect to") && detail.contains("refused")
         {
             return RegistryError::Refused {

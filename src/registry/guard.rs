@@ -27,12 +27,19 @@ impl AddressPolicy {
         self.refuse_local || self.refuse_private
     }
 
+    /// Whether `registry` (`host[:port]`, or a bare host name as DNS
+    /// resolution sees it) is exempt. An entry `host:port` exempts the host:
+    /// name resolution happens before ports matter.
     pub fn host_allowed(&self, registry: &str) -> bool {
         if self.allowed_hosts.contains(registry) {
             return true;
         }
         let host = host_of(registry);
-        self.allowed_hosts.contains(host)
+        if host != registry {
+            // With a port: only an exact entry or a bare-host entry allows it.
+            return self.allowed_hosts.contains(host);
+        }
+        self.allowed_hosts.iter().any(|a| host_of(a) == host)
     }
 
     /// Why `ip` is refused, if it is.
@@ -141,6 +148,9 @@ fn is_private(ip: IpAddr) -> bool {
     }
 }
 
+/// Marks a refusal in an error chain (reqwest wraps resolver errors).
+pub const REFUSED: &str = "refused as a registry address";
+
 /// A DNS resolver for reqwest that drops refused addresses, so that a
 /// registry name pointing at the metadata service is never connected to.
 pub struct GuardedResolver {
@@ -170,7 +180,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .collect();
             if kept.is_empty() {
                 let detail = match refused {
-                    Some((ip, reason)) => format!("{host} resolves to {ip}, {reason}; refused"),
+                    Some((ip, reason)) => format!("{host} resolves to {ip}, {reason}: {REFUSED}"),
                     None => format!("{host} has no addresses"),
                 };
                 return Err(detail.into());
@@ -209,6 +219,15 @@ mod tests {
         ] {
             assert!(p.check_registry(bad).is_err(), "{bad} accepted");
         }
+        let named = AddressPolicy {
+            allowed_hosts: ["localhost:5999".to_owned()].into_iter().collect(),
+            ..strict()
+        };
+        assert!(
+            named.host_allowed("localhost"),
+            "DNS sees the name without its port"
+        );
+        assert!(!named.host_allowed("other"));
         for ok in ["127.0.0.1:5000", "ghcr.io", "10.0.0.5:5000", "docker.io"] {
             assert!(p.check_registry(ok).is_ok(), "{ok} refused");
         }

@@ -14,9 +14,7 @@ use super::error::RegistryError;
 use super::manifest::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, Manifest};
 use super::reference::ImageRef;
 
-/// How deep nested indexes are followed when scanning for referrers.
-const MAX_SCAN_DEPTH: usize = 4;
-/// How many manifests a referrers scan reads at most.
+/// How many blobs a referrers scan reads at most.
 const MAX_SCAN_MANIFESTS: usize = 4096;
 
 #[derive(Debug)]
@@ -217,49 +215,51 @@ impl Layout {
         Ok(map.get(digest).cloned().unwrap_or_default())
     }
 
+    /// Every manifest stored in the layout that has a `subject`: referrers
+    /// need not be listed in index.json (BuildKit's OCI-artifact attestations
+    /// exist only as referrers), so all blobs are looked at, within bounds.
     fn scan_subjects(&self) -> Result<HashMap<Digest, Vec<Descriptor>>, RegistryError> {
         let mut out: HashMap<Digest, Vec<Descriptor>> = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut queue: Vec<(Descriptor, usize)> = self
-            .index
-            .manifests
-            .iter()
-            .map(|d| (d.clone(), 0))
-            .collect();
-        while let Some((desc, depth)) = queue.pop() {
-            if !seen.insert(desc.digest.clone()) || seen.len() > MAX_SCAN_MANIFESTS {
+        let dir = self.root.join("blobs/sha256");
+        let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        for name in names.into_iter().take(MAX_SCAN_MANIFESTS) {
+            let Ok(digest) = Digest::parse(&format!("sha256:{name}")) else {
+                continue;
+            };
+            // Unreadable, large or non-manifest blobs are skipped: the scan is a
+            // view, and the resolver verifies whatever it later fetches.
+            let Ok(bytes) = self.blob(&digest, self.manifest_cap) else {
+                continue;
+            };
+            if !bytes.windows(9).any(|w| w == b"\"subject\"") {
                 continue;
             }
-            // Unreadable or foreign entries are skipped: the scan is a view, and
-            // the resolver verifies whatever it later fetches.
-            let Ok(bytes) = self.blob(&desc.digest, self.manifest_cap) else {
+            let Ok(manifest) = Manifest::parse(None, &bytes) else {
                 continue;
             };
-            let Ok(manifest) = Manifest::parse(Some(&desc.media_type), &bytes) else {
+            let Some(subject) = manifest.subject() else {
                 continue;
             };
-            if let Some(subject) = manifest.subject() {
-                let mut referrer = Descriptor {
+            let annotations = match &manifest {
+                Manifest::Index(i) => i.annotations.clone(),
+                Manifest::Image(m) => m.annotations.clone(),
+            };
+            out.entry(subject.digest.clone())
+                .or_default()
+                .push(Descriptor {
                     media_type: manifest.media_type().to_owned(),
-                    digest: desc.digest.clone(),
+                    digest,
                     size: bytes.len() as i64,
-                    annotations: Default::default(),
+                    annotations,
                     platform: None,
                     artifact_type: manifest.artifact_type().map(str::to_owned),
-                };
-                referrer.annotations = match &manifest {
-                    Manifest::Index(i) => i.annotations.clone(),
-                    Manifest::Image(m) => m.annotations.clone(),
-                };
-                out.entry(subject.digest.clone())
-                    .or_default()
-                    .push(referrer);
-            }
-            if let Manifest::Index(i) = manifest
-                && depth < MAX_SCAN_DEPTH
-            {
-                queue.extend(i.manifests.into_iter().map(|d| (d, depth + 1)));
-            }
+                });
         }
         for list in out.values_mut() {
             list.sort_by(|a, b| a.digest.cmp(&b.digest));

@@ -78,6 +78,27 @@ impl Content {
 
 type Referrers = Option<Arc<Vec<Descriptor>>>;
 
+/// Found tags live for the tag TTL, "not found" for the negative TTL.
+struct TagExpiry {
+    found: Duration,
+    not_found: Duration,
+}
+
+impl moka::Expiry<String, Result<Digest, RegistryError>> for TagExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Result<Digest, RegistryError>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(if value.is_ok() {
+            self.found
+        } else {
+            self.not_found
+        })
+    }
+}
+
 /// The content store: one backend, caches in front of it.
 pub struct Store {
     backend: Backend,
@@ -106,7 +127,10 @@ impl Store {
                 .build(),
             tags: moka::future::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(cache.tag_ttl.max(cache.negative_ttl))
+                .expire_after(TagExpiry {
+                    found: cache.tag_ttl,
+                    not_found: cache.negative_ttl,
+                })
                 .build(),
             referrers: moka::future::Cache::builder()
                 .max_capacity(100_000)
@@ -271,6 +295,13 @@ impl Store {
                         .referrers(target, digest, artifact_type)
                         .await?
                         .map(Arc::new)),
+                    // A layout that carries the fallback tag was written for
+                    // registries without the API: read it the same way.
+                    Backend::Layout(layout)
+                        if layout.find_tag(&digest.fallback_tag()).is_some() =>
+                    {
+                        Ok(None)
+                    }
                     Backend::Layout(layout) => {
                         let mut list = layout.referrers(digest).await?;
                         if let Some(t) = artifact_type {

@@ -292,7 +292,9 @@ def main():
     for h in hooks:
         w = f"webhook {h['name']}"
         check(h.get("sideEffects") == "None", f"{w}: sideEffects is {h.get('sideEffects')!r}, not None")
-        check(h.get("failurePolicy") == values["failurePolicy"], f"{w}: failurePolicy {h.get('failurePolicy')} != {values['failurePolicy']}")
+        hook_mode = h["name"].split(".")[0]
+        expected_policy = values["failurePolicy"] if hook_mode == "enforce" else values["warnAuditFailurePolicy"]
+        check(h.get("failurePolicy") == expected_policy, f"{w}: failurePolicy {h.get('failurePolicy')} != {expected_policy} (configured for {hook_mode})")
         check(h.get("timeoutSeconds") == values["timeoutSeconds"], f"{w}: timeoutSeconds {h.get('timeoutSeconds')} != {values['timeoutSeconds']}")
         check(budget_ms < h.get("timeoutSeconds", 0) * 1000, f"{w}: the server budget {budget_ms}ms is not below timeoutSeconds")
         check("v1" in (h.get("admissionReviewVersions") or []), f"{w}: admissionReviewVersions lacks v1")

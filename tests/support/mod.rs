@@ -76,13 +76,15 @@ pub enum PushAuth {
     Bearer(String),
 }
 
-/// Pushes blobs and manifests with plain distribution-API calls, byte-exact.
+/// Pushes blobs and manifests with plain distribution-API calls, byte-exact;
+/// or writes them into an OCI layout directory (`Pusher::to_layout`).
 #[derive(Clone)]
 pub struct Pusher {
     pub base: String,
     pub repo: String,
     http: reqwest::Client,
     auth: PushAuth,
+    layout: Option<PathBuf>,
 }
 
 impl Pusher {
@@ -110,7 +112,31 @@ impl Pusher {
             repo: repo.to_owned(),
             http: b.build().unwrap(),
             auth,
+            layout: None,
         }
+    }
+
+    /// Writes into an OCI image layout at `dir` instead of a registry; tags
+    /// become `org.opencontainers.image.ref.name` entries of index.json.
+    pub fn to_layout(dir: &Path) -> Pusher {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        if !dir.join("index.json").exists() {
+            std::fs::write(
+                dir.join("index.json"),
+                br#"{"schemaVersion":2,"manifests":[]}"#,
+            )
+            .unwrap();
+        }
+        let mut p = Pusher::with("layout".into(), "layout", PushAuth::None, None);
+        p.layout = Some(dir.to_owned());
+        p
+    }
+
+    fn write_layout_blob(dir: &Path, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        std::fs::write(dir.join("blobs/sha256").join(&digest[7..]), bytes).unwrap();
+        digest
     }
 
     fn authed(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -122,6 +148,9 @@ impl Pusher {
     }
 
     pub async fn blob(&self, bytes: &[u8]) -> String {
+        if let Some(dir) = &self.layout {
+            return Pusher::write_layout_blob(dir, bytes);
+        }
         let digest = sha256(bytes);
         let url = format!("{}/v2/{}/blobs/uploads/", self.base, self.repo);
         let resp = self.authed(self.http.post(&url)).send().await.unwrap();
@@ -156,6 +185,22 @@ impl Pusher {
 
     /// PUTs manifest bytes under `reference` (a tag or their digest).
     pub async fn manifest(&self, reference: &str, media_type: &str, bytes: &[u8]) -> String {
+        if let Some(dir) = &self.layout {
+            let digest = Pusher::write_layout_blob(dir, bytes);
+            if !reference.starts_with("sha256:") {
+                let mut index: Value =
+                    serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap())
+                        .unwrap();
+                let entries = index["manifests"].as_array_mut().unwrap();
+                entries
+                    .retain(|e| e["annotations"]["org.opencontainers.image.ref.name"] != reference);
+                entries.push(serde_json::json!({"mediaType": media_type, "digest": digest, "size": bytes.len(),
+                    "annotations": {"org.opencontainers.image.ref.name": reference}}));
+                std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap())
+                    .unwrap();
+            }
+            return digest;
+        }
         let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repo);
         let resp = self
             .authed(self.http.put(&url))
