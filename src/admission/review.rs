@@ -231,9 +231,27 @@ pub struct Status {
     pub reason: Option<String>,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: &'a Response,
+}
+
 impl Response {
     pub fn into_review(self) -> Value {
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": self})
+    }
+
+    /// The AdmissionReview answer, serialised directly.
+    pub fn to_review_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&ReviewOut {
+            api_version: "admission.k8s.io/v1",
+            kind: "AdmissionReview",
+            response: self,
+        })
+        .unwrap_or_default()
     }
 }
 

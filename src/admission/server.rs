@@ -230,10 +230,12 @@ async fn handle(webhook: Arc<Webhook>, mode: Option<Mode>, body: Body) -> Respon
         }
     };
     let answer = webhook.review(&bytes, mode).await;
-    json(
+    (
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
-        &answer.body,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.body,
     )
+        .into_response()
 }
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Response {

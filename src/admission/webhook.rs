@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde_json::Value;
 
 use super::cluster::Cluster;
 use super::policies::LivePolicies;
@@ -38,7 +37,7 @@ pub struct Webhook {
 /// What the HTTP layer sends back: a status code and a JSON body.
 pub struct Answer {
     pub status: u16,
-    pub body: Value,
+    pub body: Vec<u8>,
 }
 
 impl Webhook {
@@ -93,7 +92,9 @@ impl Webhook {
                 tracing::warn!(error = %e, "undecodable admission review");
                 return Answer {
                     status: 400,
-                    body: serde_json::json!({"error": e.to_string()}),
+                    body: serde_json::json!({"error": e.to_string()})
+                        .to_string()
+                        .into_bytes(),
                 };
             }
         };
@@ -104,7 +105,7 @@ impl Webhook {
             .observe(elapsed.as_secs_f64());
         Answer {
             status: 200,
-            body: response.into_review(),
+            body: response.to_review_bytes(),
         }
     }
 
@@ -312,7 +313,12 @@ impl Webhook {
             .filter(|v| v.denies(on_error))
             .map(|v| format!("{}: {}", v.subject(), v.reasons(on_error).join("; ")))
             .collect();
-        tracing::info!(
+        // Allows are the bulk of the traffic (their warnings went back to the
+        // user): debug. Denials, would-be denials and errors: info.
+        let notable = result != "allowed" || decision.verdicts.iter().any(|v| v.error.is_some());
+        macro_rules! log_admission {
+            ($level:ident) => {
+                tracing::$level!(
             uid = %request.uid,
             kind = %request.kind.kind,
             namespace = request.namespace.as_deref().unwrap_or(""),
@@ -325,7 +331,14 @@ impl Webhook {
             violations = ?violations,
             duration_ms = started.elapsed().as_millis() as u64,
             "admission"
-        );
+                )
+            };
+        }
+        if notable {
+            log_admission!(info);
+        } else {
+            log_admission!(debug);
+        }
         let mut audit = BTreeMap::new();
         audit.insert("decision".to_owned(), result.to_owned());
         if !violations.is_empty() {

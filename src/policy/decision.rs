@@ -135,6 +135,9 @@ const MAX_WARNING_CHARS: usize = 240;
 const MAX_WARNINGS: usize = 20;
 
 fn one_line(s: &str) -> String {
+    if !s.contains(|c: char| c.is_whitespace() && c != ' ') && !s.contains("  ") {
+        return s.trim().to_owned();
+    }
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -155,15 +158,19 @@ pub fn decide(verdicts: Vec<Verdict>, mode: Mode, on_error: OnError) -> Decision
         .map(|v| format!("{}: {}", v.subject(), v.reasons(on_error).join("; ")))
         .collect();
     let mut warnings: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut push_warning = |w: String| {
         let w = clip(one_line(&w), MAX_WARNING_CHARS);
-        if !warnings.contains(&w) {
+        if seen.insert(w.clone()) {
             warnings.push(w);
         }
     };
     for v in &verdicts {
-        for f in &v.warn {
-            push_warning(format!("{}: {}", v.subject(), f.message));
+        if !v.warn.is_empty() {
+            let subject = v.subject();
+            for f in &v.warn {
+                push_warning(format!("{subject}: {}", f.message));
+            }
         }
         // Errors allowed through are always said out loud.
         if v.error.is_some() && on_error == OnError::Allow && v.deny.is_empty() {

@@ -23,8 +23,23 @@ pub struct ReferenceError {
     pub reason: String,
 }
 
+/// Recently parsed references: the grammar is a regular expression and the
+/// same few images are parsed for every admission.
+static PARSED: std::sync::LazyLock<moka::sync::Cache<String, Result<ImageRef, ReferenceError>>> =
+    std::sync::LazyLock::new(|| moka::sync::Cache::new(10_000));
+
 impl ImageRef {
     pub fn parse(reference: &str) -> Result<ImageRef, ReferenceError> {
+        if reference.len() > 1024 {
+            return Err(ReferenceError {
+                reference: reference.chars().take(300).collect(),
+                reason: "longer than 1024 characters".into(),
+            });
+        }
+        PARSED.get_with_by_ref(reference, || ImageRef::parse_uncached(reference))
+    }
+
+    fn parse_uncached(reference: &str) -> Result<ImageRef, ReferenceError> {
         let err = |reason: String| ReferenceError {
             reference: reference.chars().take(300).collect(),
             reason,
