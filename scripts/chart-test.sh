@@ -7,7 +7,8 @@
 #   3. renders every variant in tests/chart/values/ (default, cert-manager,
 #      existing policy ConfigMap, each mode, namespaced RBAC, ...) and checks it
 #      with `kubernetes-validate --strict -k 1.33.0`;
-#   4. runs the assertions of tests/chart/check_rendered.py on every rendering;
+#   4. runs the assertions of tests/chart/check_rendered.py on every rendering,
+#      and checks that they catch broken renderings (tests/chart/mutations.py);
 #   5. checks that invalid settings are refused (tests/chart/invalid/);
 #   6. checks that a generated certificate is kept across `helm upgrade`
 #      (tests/chart/upgrade_keeps_certs.py, a fake API server answering Helm's lookup);
@@ -17,7 +18,6 @@
 # Offline after the first run. Usage: scripts/chart-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 
 TOOLS="${ATTESTGATE_TOOLS:-$HOME/.cache/attestgate-tools}"
 HELM_VERSION=3.17.3
@@ -88,11 +88,13 @@ export HELM_CACHE_HOME="$out/helm/cache" HELM_CONFIG_HOME="$out/helm/config" HEL
 
 echo "== helm lint --strict"
 "$HELM" lint --strict "$chart" >"$out/lint.txt" || { cat "$out/lint.txt"; exit 1; }
+linted=0
 for v in tests/chart/values/*.yaml; do
+  linted=$((linted + 1))
   "$HELM" lint --strict "$chart" -f "$v" >"$out/lint.txt" 2>&1 || {
     echo "helm lint --strict failed with $v"; cat "$out/lint.txt"; exit 1; }
 done
-echo "ok: lint passes with the default values and $(ls tests/chart/values/*.yaml | wc -l) variants"
+echo "ok: lint passes with the default values and $linted variants"
 
 echo "== render, kubernetes-validate --strict -k $K8S_VERSION, assertions"
 render() { # NAME VALUES-FILE-OR-EMPTY
@@ -118,9 +120,13 @@ for name in "${variants[@]}"; do
   fi
   values=()
   if [ "$name" != default ]; then values=(--values "tests/chart/values/$name.yaml"); fi
-  "$PY" tests/chart/check_rendered.py --chart "$chart" --config-rs src/config.rs \
+  "$PY" tests/chart/check_rendered.py --chart "$chart" --config-rs src/config.rs --metrics-rs src/metrics.rs \
     --release "$release" --namespace "$namespace" "${values[@]}" "$out/$name.yaml"
 done
+
+echo "== the assertions catch broken renderings"
+"$PY" tests/chart/mutations.py --chart "$chart" --config-rs src/config.rs \
+  --release "$release" --namespace "$namespace" "$out/default.yaml"
 
 echo "== invalid settings are refused"
 for v in tests/chart/invalid/*.yaml; do
@@ -148,7 +154,10 @@ fi
 if [ -z "$bin" ]; then
   echo "SKIPPED: no attestgate binary (build one, or set ATTESTGATE_BIN) to run with the rendered configuration"
 else
-  for name in default policies-files policies-replace everything; do
+  echo "using $bin"
+  "$PY" tests/chart/serve_rendered.py --bin "$bin" --release "$release" --namespace "$namespace" \
+    --work "$out/serve-default" --check-tls-reload "$out/default.yaml"
+  for name in policies-files policies-replace mode-warn mode-audit single-webhook everything; do
     "$PY" tests/chart/serve_rendered.py --bin "$bin" --release "$release" --namespace "$namespace" \
       --work "$out/serve-$name" "$out/$name.yaml"
   done

@@ -24,3 +24,10 @@ export ATTESTGATE_CORPUS="${ATTESTGATE_CORPUS:-$(cd .. && pwd)/shared/corpus}"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
+
+# Helm chart: lint, kubernetes-validate --strict, assertions on the rendered
+# objects, and the server (built by cargo test) run with each rendered config.
+ATTESTGATE_BIN=target/debug/attestgate scripts/chart-test.sh
+# Image: static binary, buildah FROM scratch (offline), podman run as non-root;
+# prints SKIPPED and passes where containers cannot run.
+scripts/image-test.sh
