@@ -382,10 +382,8 @@ impl Resolver {
         if let Some(i) = &index {
             subjects.push(i.clone());
         }
-        let candidates = self.candidates(image, &repos, &creds, &subjects, &in_index);
-        let (configs, candidates) = futures::try_join!(configs, candidates)?;
-
-        let found = self.read_candidates(image, &creds, candidates).await?;
+        let gathered = self.gather(image, &repos, &creds, &subjects, &in_index);
+        let (configs, found) = futures::try_join!(configs, gathered)?;
 
         // Bind statements to platforms by subject.
         let all_image_digests: HashSet<&Digest> = entries
@@ -508,58 +506,87 @@ impl Resolver {
         Ok(Arc::new(config))
     }
 
-    /// Every attestation manifest to read, from every source, for `subjects`
-    /// (selected platform manifests, then the root index).
-    async fn candidates(
+    /// Statements from every source for `subjects` (selected platform
+    /// manifests, then the root index). Each source's attestation manifests
+    /// are read as soon as that source answers, so a slow or empty source
+    /// never delays the others: in-index manifests are read at once.
+    async fn gather(
         &self,
         image: &ImageRef,
         repos: &[ImageRef],
         creds: &[(String, Vec<crate::registry::Credential>)],
         subjects: &[Digest],
         in_index: &HashMap<Digest, Vec<Digest>>,
-    ) -> Result<Vec<Candidate>, ResolveError> {
-        let mut out: Vec<Candidate> = Vec::new();
-        for s in subjects {
-            for m in in_index.get(s).into_iter().flatten() {
-                out.push(Candidate {
-                    repo: image.clone(),
-                    manifest: m.clone(),
-                    source: Source::Index,
-                });
-            }
+    ) -> Result<Vec<Found>, ResolveError> {
+        let limit = self.options.max_attestation_manifests;
+        let too_many = || ResolveError::TooMany {
+            reference: image.to_string(),
+            what: "attestation manifests",
+            limit,
+        };
+        let in_index: Vec<Candidate> = subjects
+            .iter()
+            .flat_map(|s| in_index.get(s).into_iter().flatten())
+            .map(|m| Candidate {
+                repo: image.clone(),
+                manifest: m.clone(),
+                source: Source::Index,
+            })
+            .collect();
+        if in_index.len() > limit {
+            return Err(too_many());
         }
-        let mut lookups = Vec::new();
+        let read = |candidates: Vec<Candidate>| async move {
+            if candidates.len() > limit {
+                return Err(too_many());
+            }
+            let per_manifest =
+                try_join_all(candidates.iter().map(|c| self.read_manifest(c, creds))).await?;
+            Ok::<Vec<Found>, ResolveError>(per_manifest.into_iter().flatten().collect())
+        };
+        let mut sources: Vec<futures::future::BoxFuture<'_, Result<Vec<Found>, ResolveError>>> =
+            Vec::new();
+        sources.push(Box::pin(read(in_index)));
         for repo in repos {
             for s in subjects {
                 if self.options.referrers {
-                    lookups.push(self.referrer_candidates(repo, creds, s));
+                    sources.push(Box::pin(async move {
+                        read(self.referrer_candidates(repo, creds, s).await?).await
+                    }));
+                }
+                if self.options.cosign {
+                    sources.push(Box::pin(async move {
+                        read(
+                            self.cosign_candidate(repo, creds, s)
+                                .await?
+                                .into_iter()
+                                .collect(),
+                        )
+                        .await
+                    }));
                 }
             }
         }
-        let cosign_lookups = repos.iter().flat_map(|repo| {
-            subjects
-                .iter()
-                .filter(|_| self.options.cosign)
-                .map(move |s| self.cosign_candidate(repo, creds, s))
-        });
-        let (referrers, cosign) = futures::join!(join_all(lookups), join_all(cosign_lookups));
-        for r in referrers {
-            out.extend(r?);
+        let mut found: Vec<Found> = Vec::new();
+        for r in join_all(sources).await {
+            found.extend(r?);
         }
-        for c in cosign {
-            out.extend(c?);
-        }
-        // First source wins for a manifest found several ways.
+        // First source wins for a statement found several ways.
+        found.sort_by_key(|f| f.source);
         let mut seen = HashSet::new();
-        out.retain(|c| seen.insert(c.manifest.clone()));
-        if out.len() > self.options.max_attestation_manifests {
+        found.retain(|f| seen.insert(f.digest.clone()));
+        let manifests: HashSet<&Digest> = found.iter().map(|f| &f.manifest).collect();
+        if manifests.len() > limit {
+            return Err(too_many());
+        }
+        if found.len() > self.options.max_statements {
             return Err(ResolveError::TooMany {
                 reference: image.to_string(),
-                what: "attestation manifests",
-                limit: self.options.max_attestation_manifests,
+                what: "attestation statements",
+                limit: self.options.max_statements,
             });
         }
-        Ok(out)
+        Ok(found)
     }
 
     async fn referrer_candidates(
@@ -569,29 +596,41 @@ impl Resolver {
         subject: &Digest,
     ) -> Result<Vec<Candidate>, ResolveError> {
         let target = Self::target(repo, creds);
-        let (list, source) = match self.store.referrers(target, subject, None).await? {
-            Some(list) => (list.as_ref().clone(), Source::Referrers),
-            None => match self
-                .store
-                .resolve_tag(target, &subject.fallback_tag())
-                .await
-            {
+        let tag = subject.fallback_tag();
+        let fallback = async {
+            match self.store.resolve_tag(target, &tag).await {
                 Ok(tag_digest) => {
                     let m = self.store.manifest(target, &tag_digest).await?;
                     match &m.manifest {
-                        Manifest::Index(ix) => (ix.manifests.clone(), Source::ReferrersTag),
-                        Manifest::Image(_) => {
-                            return Err(ResolveError::Invalid {
-                                location: self.store.location(&target),
-                                what: format!("referrers tag {}", subject.fallback_tag()),
-                                detail: "is not an image index".into(),
-                            });
-                        }
+                        Manifest::Index(ix) => Ok(ix.manifests.clone()),
+                        Manifest::Image(_) => Err(ResolveError::Invalid {
+                            location: self.store.location(&target),
+                            what: format!("referrers tag {tag}"),
+                            detail: "is not an image index".into(),
+                        }),
                     }
                 }
-                Err(e) if e.is_not_found() => (Vec::new(), Source::ReferrersTag),
-                Err(e) => return Err(e.into()),
+                Err(e) if e.is_not_found() => Ok(Vec::new()),
+                Err(e) => Err(e.into()),
+            }
+        };
+        // Until a registry has said whether it has the referrers API, ask the
+        // API and read the fallback tag at the same time: one round trip
+        // instead of two on registries without it.
+        let (list, source) = match self.store.referrers_api(target.registry) {
+            Some(true) => match self.store.referrers(target, subject, None).await? {
+                Some(list) => (list.as_ref().clone(), Source::Referrers),
+                None => (fallback.await?, Source::ReferrersTag),
             },
+            Some(false) => (fallback.await?, Source::ReferrersTag),
+            None => {
+                let (api, tagged) =
+                    futures::join!(self.store.referrers(target, subject, None), fallback);
+                match api? {
+                    Some(list) => (list.as_ref().clone(), Source::Referrers),
+                    None => (tagged?, Source::ReferrersTag),
+                }
+            }
         };
         Ok(list
             .into_iter()
@@ -624,30 +663,6 @@ impl Resolver {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Reads every candidate manifest's statement layers (concurrently) and
-    /// de-duplicates statements by blob digest, first source winning.
-    async fn read_candidates(
-        &self,
-        image: &ImageRef,
-        creds: &[(String, Vec<crate::registry::Credential>)],
-        candidates: Vec<Candidate>,
-    ) -> Result<Vec<Found>, ResolveError> {
-        let per_manifest =
-            try_join_all(candidates.iter().map(|c| self.read_manifest(c, creds))).await?;
-        let mut found: Vec<Found> = per_manifest.into_iter().flatten().collect();
-        found.sort_by_key(|f| f.source);
-        let mut seen = HashSet::new();
-        found.retain(|f| seen.insert(f.digest.clone()));
-        if found.len() > self.options.max_statements {
-            return Err(ResolveError::TooMany {
-                reference: image.to_string(),
-                what: "attestation statements",
-                limit: self.options.max_statements,
-            });
-        }
-        Ok(found)
     }
 
     async fn read_manifest(

@@ -106,6 +106,8 @@ pub struct Store {
     content: moka::future::Cache<Digest, Content>,
     tags: moka::future::Cache<String, Result<Digest, RegistryError>>,
     referrers: moka::future::Cache<String, Result<Referrers, RegistryError>>,
+    /// Whether each registry answered the referrers API (learnt on first use).
+    referrers_api: moka::sync::Cache<String, bool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -135,6 +137,10 @@ impl Store {
             referrers: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(cache.negative_ttl)
+                .build(),
+            referrers_api: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
                 .build(),
         }
     }
@@ -275,6 +281,14 @@ impl Store {
         }
     }
 
+    /// Whether `registry` has the referrers API, once known.
+    pub fn referrers_api(&self, registry: &str) -> Option<bool> {
+        match &self.backend {
+            Backend::Remote(_) => self.referrers_api.get(registry),
+            Backend::Layout(_) => None,
+        }
+    }
+
     /// Referrers of `digest` (`None`: no referrers API, use the fallback tag).
     pub async fn referrers(
         &self,
@@ -310,6 +324,10 @@ impl Store {
                         Ok(Some(Arc::new(list)))
                     }
                 };
+                if let (Backend::Remote(_), Ok(answer)) = (&self.backend, &found) {
+                    self.referrers_api
+                        .insert(target.registry.to_owned(), answer.is_some());
+                }
                 remember_not_found(found)
             })
             .await

@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod hostile;
 pub mod kube;
 pub mod proxy;
+pub mod server;
 pub mod token;
 
 use std::path::{Path, PathBuf};
