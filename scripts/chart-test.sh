@@ -157,7 +157,7 @@ else
   echo "using $bin"
   "$PY" tests/chart/serve_rendered.py --bin "$bin" --release "$release" --namespace "$namespace" \
     --work "$out/serve-default" --check-tls-reload "$out/default.yaml"
-  for name in policies-files policies-replace mode-warn mode-audit single-webhook everything; do
+  for name in policies-files policies-settings policies-replace mode-warn mode-audit single-webhook everything; do
     "$PY" tests/chart/serve_rendered.py --bin "$bin" --release "$release" --namespace "$namespace" \
       --work "$out/serve-$name" "$out/$name.yaml"
   done

@@ -23,6 +23,23 @@ pub enum PlatformMismatch {
     Allow,
 }
 
+/// Roughly the memory a resolution holds: its statements and image views.
+fn resolution_memory(r: &ResolvedImage) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    r.platforms
+        .iter()
+        .map(|p| {
+            crate::attestation::statement::json_memory(&p.image)
+                + p.attestations
+                    .iter()
+                    .filter(|a| seen.insert(&a.digest))
+                    .map(|a| a.blob.statement.memory + 512)
+                    .sum::<usize>()
+        })
+        .sum::<usize>()
+        + 1024
+}
+
 enum Work {
     Remembered(Arc<crate::policy::Outcome>),
     Evaluate(regorus::Value),
@@ -57,11 +74,15 @@ impl Judge {
         }
     }
 
-    /// Keeps resolutions for `ttl` (the tag TTL); the webhook does, the CLI does not.
-    pub fn cache_resolutions(&mut self, ttl: std::time::Duration) {
+    /// Keeps resolutions for `ttl` (the tag TTL), within `max_bytes` of
+    /// memory (their parsed statements); the webhook does, the CLI does not.
+    pub fn cache_resolutions(&mut self, ttl: std::time::Duration, max_bytes: u64) {
         self.resolutions = Some(
             moka::future::Cache::builder()
-                .max_capacity(10_000)
+                .weigher(|_k, r: &Arc<ResolvedImage>| {
+                    u32::try_from(resolution_memory(r)).unwrap_or(u32::MAX)
+                })
+                .max_capacity(max_bytes)
                 .time_to_live(ttl)
                 .build(),
         );
@@ -192,6 +213,7 @@ impl Judge {
             let found = predicate_types(&p.attestations);
             let platform = p.platform.to_string();
             async move {
+                let fresh = matches!(work, Work::Evaluate(_));
                 let outcome = match work {
                     Work::Remembered(o) => Ok(Ok(o)),
                     Work::Evaluate(input) => {
@@ -203,10 +225,10 @@ impl Judge {
                         .await
                     }
                 };
-                (platform, found, outcome)
+                (platform, found, outcome, fresh)
             }
         });
-        for (platform, found, outcome) in futures::future::join_all(evaluations).await {
+        for (platform, found, outcome, fresh) in futures::future::join_all(evaluations).await {
             let mut v = Verdict {
                 container: container.cloned(),
                 image: shown.clone(),
@@ -224,7 +246,7 @@ impl Judge {
                     if !o.errors.is_empty() {
                         v.error = Some(o.errors.join("; "));
                     }
-                    if !o.prints.is_empty() {
+                    if fresh && !o.prints.is_empty() {
                         tracing::debug!(image = %v.image, prints = ?o.prints, "policy print() output");
                     }
                 }

@@ -134,7 +134,7 @@ pub async fn build(config: Config) -> Result<Webhook, ServeError> {
         workers,
     );
     judge.platform_mismatch = config.platform_mismatch;
-    judge.cache_resolutions(config.cache.tag_ttl.0);
+    judge.cache_resolutions(config.cache.tag_ttl.0, config.cache.statement_bytes);
 
     let mut metrics = Metrics::new();
     metrics.watch_store(client.stats.clone(), store);

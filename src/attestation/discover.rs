@@ -66,7 +66,7 @@ pub struct SignatureInfo {
     pub keyid: Option<String>,
 }
 
-/// A statement blob, parsed once per digest.
+/// A statement blob, parsed.
 #[derive(Debug)]
 pub struct ParsedBlob {
     pub statement: Statement,
@@ -224,7 +224,6 @@ impl ResolveError {
 pub struct Resolver {
     store: Arc<Store>,
     options: ResolverOptions,
-    parsed: moka::future::Cache<Digest, Arc<ParsedBlob>>,
 }
 
 /// An attestation manifest to read, and how it was found.
@@ -246,16 +245,7 @@ struct Found {
 
 impl Resolver {
     pub fn new(store: Arc<Store>, options: ResolverOptions) -> Resolver {
-        Resolver {
-            store,
-            options,
-            parsed: moka::future::Cache::builder()
-                .weigher(|_k, v: &Arc<ParsedBlob>| {
-                    u32::try_from(v.statement.json.to_string().len()).unwrap_or(u32::MAX)
-                })
-                .max_capacity(64 << 20)
-                .build(),
-        }
+        Resolver { store, options }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -721,9 +711,6 @@ impl Resolver {
         target: Target<'_>,
         layer: &Descriptor,
     ) -> Result<Option<Arc<ParsedBlob>>, ResolveError> {
-        if let Some(p) = self.parsed.get(&layer.digest).await {
-            return Ok(Some(p));
-        }
         let bytes = self
             .store
             .blob(target, &layer.digest, self.store.limits().statement_bytes)
@@ -767,11 +754,9 @@ impl Resolver {
                 }
             }
         };
-        let parsed = Arc::new(parsed);
-        self.parsed
-            .insert(layer.digest.clone(), parsed.clone())
-            .await;
-        Ok(Some(parsed))
+        // Parsed statements are not cached here: resolutions that hold them
+        // are (bounded by their memory), and the bytes are in the store.
+        Ok(Some(Arc::new(parsed)))
     }
 }
 

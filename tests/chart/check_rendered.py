@@ -14,6 +14,7 @@ failed assertion.
 
 import argparse
 import base64
+import json
 import math
 import os
 import re
@@ -526,22 +527,47 @@ def main():
     check(vol and vol.get("configMap", {}).get("name") == cfg_maps[0]["metadata"]["name"], "the config volume is not the rendered ConfigMap")
     check(all(m.get("readOnly") for m in c.get("volumeMounts", [])), "a volume is mounted read-write")
 
-    # Policies: shipped by default; add or replace from a ConfigMap.
+    # Policies: shipped by default; add or replace from a ConfigMap; settings
+    # (policies.settings) as data.json in a ConfigMap of their own.
     pol = values["policies"]
     pol_vol = next((v for v in spec["volumes"] if v["name"] == "policies"), None)
     pol_mount = next((m for m in c.get("volumeMounts", []) if m["name"] == "policies"), None)
+    set_vol = next((v for v in spec["volumes"] if v["name"] == "policy-settings"), None)
+    set_mount = next((m for m in c.get("volumeMounts", []) if m["name"] == "policy-settings"), None)
+    settings_cm_name = f"{dep['metadata']['name']}-policy-settings"
+    settings_cm = next((d for d in of_kind("ConfigMap") if d["metadata"]["name"] == settings_cm_name), None)
+    expected_paths = []
     if pol["configMap"] or pol["files"]:
         expected_cm = pol["configMap"] or f"{dep['metadata']['name']}-policies"
         check(pol_vol and pol_vol["configMap"]["name"] == expected_cm, f"policies volume is not ConfigMap {expected_cm}")
-        check(pol_mount and config["policies"]["paths"] == [pol_mount["mountPath"]], "config policies.paths is not the mounted policies directory")
         check(pol_mount and "subPath" not in pol_mount, "policies mounted with subPath: changes would never reach the pod")
+        if pol_mount:
+            expected_paths.append(pol_mount["mountPath"])
         if pol["configMap"]:
             check(not any(d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-policies") for d in docs), "a policies ConfigMap is rendered although an existing one is named")
         else:
             cm = next((d for d in of_kind("ConfigMap") if d["metadata"]["name"] == expected_cm), None)
             check(cm and cm["data"] == pol["files"], "the policies ConfigMap does not hold policies.files verbatim")
     else:
-        check(pol_vol is None and config["policies"]["paths"] == [], "policies mounted although none are configured")
+        check(pol_vol is None and pol_mount is None, "policies mounted although none are configured")
+    if pol["settings"]:
+        data = (settings_cm or {}).get("data") or {}
+        if check(settings_cm and list(data) == ["data.json"], f"ConfigMap {settings_cm_name} does not hold exactly data.json: {sorted(data)}"):
+            try:
+                rendered_settings = json.loads(data["data.json"])
+            except ValueError as e:
+                rendered_settings = f"not JSON: {e}"
+            check(rendered_settings == pol["settings"],
+                  f"ConfigMap {settings_cm_name}: data.json {rendered_settings!r} is not policies.settings {pol['settings']!r}")
+        check(set_vol and set_vol.get("configMap", {}).get("name") == settings_cm_name, f"policy-settings volume is not ConfigMap {settings_cm_name}")
+        check(set_mount and "subPath" not in set_mount, "policy settings mounted with subPath: changes would never reach the pod")
+        check(not (pol_mount and set_mount and pol_mount["mountPath"] == set_mount["mountPath"]), "policies and policy settings share a mount path")
+        if set_mount:
+            expected_paths.append(set_mount["mountPath"])
+    else:
+        check(settings_cm is None and set_vol is None and set_mount is None, "policy settings rendered or mounted although policies.settings is empty")
+    check(config["policies"]["paths"] == expected_paths,
+          f"config policies.paths {config['policies']['paths']} are not the mounted policy directories {expected_paths}")
     check(config["policies"]["includeDefault"] == pol["includeDefault"], "includeDefault differs")
 
     # Registry credentials and CAs reach the paths the config names.

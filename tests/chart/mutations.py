@@ -166,6 +166,10 @@ def tls_path(docs):
     config(docs, lambda c: c["tls"].update(certFile="/tls/tls.crt"))
 
 
+def unmounted_policy_path(docs):
+    config(docs, lambda c: c["policies"].update(paths=["/etc/attestgate/policy-settings"]))
+
+
 MUTATIONS = [
     (other_ca, "caBundle"),
     (swap_serving_cert, "serving certificate"),
@@ -196,6 +200,7 @@ MUTATIONS = [
     (short_grace, "terminationGracePeriodSeconds 8"),
     (exec_pre_stop, "preStop uses exec"),
     (tls_path, "tls.certFile"),
+    (unmounted_policy_path, "config policies.paths"),
 ]
 
 

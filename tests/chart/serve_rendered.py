@@ -9,13 +9,20 @@ where the rendered Secret and ConfigMaps are written in the kubelet's layout
 (`..data` symlink to a timestamped directory). The server runs with
 --no-kubernetes (no API server here). Then, as the API server would:
 
-  - /healthz and /readyz answer on the metrics port (policies loaded);
+  - /healthz and /readyz answer on the metrics port (policies loaded, no
+    policy error);
   - TLS: the serving certificate verifies against the webhook's caBundle for
     the name <service>.<namespace>.svc;
   - every webhook path of the ValidatingWebhookConfiguration answers an
     AdmissionReview: its uid echoed, kube-system admitted, and a pod whose
     registry is refused decided by that path's mode and onError;
   - the metrics named by the PrometheusRule (when rendered) exist;
+  - policies.settings (the <name>-policy-settings ConfigMap, when rendered)
+    reach the shipped policies: with trusted builders configured, an image
+    from a local test registry (tests/chart/oci_test_registry.py, added to the
+    config's insecure and allowLocal registries) whose provenance names
+    another builder is denied by trusted-builders with the configured list,
+    and one built by an allowed builder from an allowed source is not;
   - a policy added to the policies ConfigMap is picked up without a restart;
   - SIGTERM: the process exits 0 within terminationGracePeriodSeconds.
 """
@@ -35,6 +42,9 @@ import time
 import urllib.request
 
 import yaml
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from oci_test_registry import TestRegistry  # noqa: E402
 
 FAILURES = []
 
@@ -201,6 +211,9 @@ def main():
     config["listen"] = f"127.0.0.1:{port}"
     config["metricsListen"] = f"127.0.0.1:{metrics_port}"
     relocated = json.loads(json.dumps(config).replace('"/etc/attestgate/', f'"{work}/etc/attestgate/'))
+    settings_cm = configmaps.get(f"{dep['metadata']['name']}-policy-settings")
+    settings = json.loads(settings_cm["data"]["data.json"]) if settings_cm else None
+    registry = settings_registry(settings, relocated)
     with open(config_file, "w") as f:
         yaml.safe_dump(relocated, f)
 
@@ -210,12 +223,14 @@ def main():
     proc = subprocess.Popen([a.bin, "serve", "--config", config_file, "--no-kubernetes"],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        run_checks(a, variant, proc, port, metrics_port, relocated, vwc, svc, dep, by_kind, work)
+        run_checks(a, variant, proc, port, metrics_port, relocated, vwc, svc, dep, by_kind, work, registry)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         log.close()
+        if registry:
+            registry["server"].stop()
     if FAILURES:
         for f in FAILURES:
             print(f"FAIL [{variant}]: {f}")
@@ -224,7 +239,63 @@ def main():
         sys.exit(1)
 
 
-def run_checks(a, variant, proc, port, metrics_port, config, vwc, svc, dep, by_kind, work):
+def pattern_example(pattern):
+    """A value the shipped policies' glob matches: `*` and `**` filled in."""
+    return pattern.replace("**", "x/y").replace("*", "x")
+
+
+def as_list(v):
+    return [v] if isinstance(v, str) else list(v or [])
+
+
+def settings_registry(settings, config):
+    """When the settings configure trusted builders: a local registry with one
+    image built by an allowed builder (from an allowed source) and one that
+    is not, reachable by the server (plain HTTP, loopback allowed for it)."""
+    shipped = (settings or {}).get("attestgate", {})
+    builders = as_list(shipped.get("trusted_builders", {}).get("builders"))
+    repositories = as_list(shipped.get("source_repositories", {}).get("repositories"))
+    if not builders or not config["policies"]["includeDefault"]:
+        return None
+    if config["registries"]["allowList"] or "linux/amd64" not in config["defaultPlatforms"]:
+        print("note: registries.allowList or the default platforms keep the settings check from running")
+        return None
+    server = TestRegistry()
+    server.add_image("trusted", pattern_example(builders[0]),
+                     pattern_example(repositories[0]) if repositories else "https://git.example/app")
+    server.add_image("untrusted", "https://untrusted.invalid/builder", "https://untrusted.invalid/app")
+    addr = server.start()
+    config["registries"]["insecure"] = config["registries"]["insecure"] + [addr]
+    config["registries"]["allowLocal"] = config["registries"]["allowLocal"] + [addr]
+    return {"server": server, "addr": addr, "builders": builders, "repositories": repositories}
+
+
+def check_settings(post, paths, registry):
+    """The settings reach the shipped policies (see settings_registry)."""
+    path = next((p for p, mode in paths if mode == "enforce"), None)
+    if not path:
+        print("note: no enforcing webhook path; the settings check did not run")
+        return
+    messages = {}
+    for tag in ("untrusted", "trusted"):
+        status, body = post(path, review("Pod", "team-a", f"{registry['addr']}/chart-test/app:{tag}", f"chart-test-settings-{tag}"))
+        resp = body.get("response", {})
+        messages[tag] = (resp.get("status") or {}).get("message", "")
+        check(status == 200 and "cannot be judged" not in messages[tag],
+              f"{path}: the test image {tag} was not judged: {status} {resp}")
+    bad = messages["untrusted"]
+    check('trusted-builders: ' in bad and 'untrusted builder "https://untrusted.invalid/builder"' in bad
+          and all(b in bad for b in registry["builders"]),
+          f"policies.settings do not reach trusted-builders: no denial naming the configured builders {registry['builders']}: {bad!r}")
+    if registry["repositories"]:
+        check("source-repositories: " in bad and all(r in bad for r in registry["repositories"]),
+              f"policies.settings do not reach source-repositories ({registry['repositories']}): {bad!r}")
+    good = messages["trusted"]
+    check("trusted-builders:" not in good and "source-repositories:" not in good,
+          f"an image built by an allowed builder from an allowed source is denied by trusted-builders or source-repositories: {good!r}")
+
+
+def run_checks(a, variant, proc, port, metrics_port, config, vwc, svc, dep, by_kind, work, registry):
     base = f"http://127.0.0.1:{metrics_port}"
     deadline = time.monotonic() + 30
     ready = None
@@ -240,6 +311,9 @@ def run_checks(a, variant, proc, port, metrics_port, config, vwc, svc, dep, by_k
     if not check(ready is not None, f"/readyz not 200 within 30s: {http_get(base + '/readyz')}"):
         return
     check(http_get(base + "/healthz")[0] == 200, "/healthz on the metrics port is not 200")
+    policy_status = ready.get("policies", {})
+    check(policy_status.get("loaded") is True and not policy_status.get("lastError"),
+          f"/readyz: the policies did not load cleanly: {policy_status}")
     modules_before = ready.get("policies", {}).get("modules", 0)
 
     # TLS as the API server does it: trust only the caBundle, name <svc>.<ns>.svc.
@@ -272,9 +346,11 @@ def run_checks(a, variant, proc, port, metrics_port, config, vwc, svc, dep, by_k
     image = "127.0.0.1:1/chart-test/app:1.0"  # loopback: refused, never contacted
     violation = bool(allow_list) or config["onError"] == "deny"
     n = 0
+    paths = []
     for h in vwc["webhooks"]:
         path = h["clientConfig"]["service"]["path"]
         mode = path.rsplit("/", 1)[1] if path.count("/") == 2 else mode_default
+        paths.append((path, mode))
         n += 1
         uid = f"chart-test-{n}-{mode}"
         status, body = post(path, review("Pod", "kube-system", image, uid + "-excluded"))
@@ -301,6 +377,9 @@ def run_checks(a, variant, proc, port, metrics_port, config, vwc, svc, dep, by_k
             check(resp.get("allowed") is True and not any("would be denied" in w for w in resp.get("warnings") or []),
                   f"{path} (audit): {resp}")
 
+    if registry:
+        check_settings(post, paths, registry)
+
     # The metrics of what just happened (the PrometheusRule's names are checked
     # statically against src/metrics.rs by check_rendered.py).
     status, text = http_get(base + "/metrics")
@@ -316,7 +395,8 @@ def run_checks(a, variant, proc, port, metrics_port, config, vwc, svc, dep, by_k
     # A policy added to the ConfigMap is loaded without a restart.
     policies_dir = None
     for p in config["policies"]["paths"]:
-        policies_dir = p
+        if policies_dir is None or os.path.basename(p) == "policies":
+            policies_dir = p
     if policies_dir:
         existing = {n_: open(os.path.join(policies_dir, n_), "rb").read()
                     for n_ in os.listdir(policies_dir) if not n_.startswith(".")}
@@ -347,6 +427,7 @@ def run_checks(a, variant, proc, port, metrics_port, config, vwc, svc, dep, by_k
     if not FAILURES:
         print(f"ok: {variant}: the server runs with the rendered config; TLS verifies with the caBundle for {host}; "
               f"{len(vwc['webhooks'])} webhook path(s) answer by mode"
+              f"{'; policies.settings reach the shipped policies' if registry else ''}"
               f"{'; an added policy is loaded' if config['policies']['paths'] else ''}"
               f"{'; the replaced certificate is served' if a.check_tls_reload else ''}; exits {time.monotonic() - started:.1f}s after SIGTERM")
 

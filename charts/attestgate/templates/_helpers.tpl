@@ -63,6 +63,7 @@ Files inside the pod.
 config: /etc/attestgate/config.yaml
 tlsDir: /etc/attestgate/tls
 policiesDir: /etc/attestgate/policies
+policySettingsDir: /etc/attestgate/policy-settings
 credentialsDir: /etc/attestgate/registry-credentials
 registryCaDir: /etc/attestgate/registry-ca
 {{- end }}
@@ -99,6 +100,13 @@ switching between them never reuses the other's Secret.
 {{- .Values.policies.configMap }}
 {{- else if .Values.policies.files }}
 {{- printf "%s-policies" (include "attestgate.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* policies.settings as data.json, in a ConfigMap of its own so that it works with policies.files and policies.configMap alike. */}}
+{{- define "attestgate.policySettingsConfigMapName" -}}
+{{- if .Values.policies.settings }}
+{{- printf "%s-policy-settings" (include "attestgate.fullname" .) }}
 {{- end }}
 {{- end }}
 
@@ -176,7 +184,10 @@ The server's configuration file (keys of src/config.rs, camelCase).
 {{- $excludedNamespaces := concat (list .Release.Namespace "kube-system") .Values.excludeNamespaces | uniq }}
 {{- $policyPaths := list }}
 {{- if include "attestgate.policiesConfigMapName" . }}
-{{- $policyPaths = list $paths.policiesDir }}
+{{- $policyPaths = append $policyPaths $paths.policiesDir }}
+{{- end }}
+{{- if include "attestgate.policySettingsConfigMapName" . }}
+{{- $policyPaths = append $policyPaths $paths.policySettingsDir }}
 {{- end }}
 {{- $registries := dict
   "insecure" $r.insecure
