@@ -95,6 +95,10 @@ pub struct Config {
     pub max_concurrent_evaluations: usize,
     pub registries: Registries,
     pub attestation_repositories: Vec<AttestationRepositoryConfig>,
+    /// When set, statement layers whose `in-toto.io/predicate-type`
+    /// annotation names another type are not fetched (policies then see only
+    /// these types, plus unannotated statements). Empty: every statement.
+    pub predicate_types: Vec<String>,
     pub exclude: Exclude,
     pub cache: Cache,
 }
@@ -119,6 +123,7 @@ impl Default for Config {
             max_concurrent_evaluations: 0,
             registries: Registries::default(),
             attestation_repositories: Vec::new(),
+            predicate_types: Vec::new(),
             exclude: Exclude::default(),
             cache: Cache::default(),
         }

@@ -945,3 +945,149 @@ async fn resolve_layout_tag(dir: &std::path::Path, tag: &str) -> ResolvedImage {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn statement_layers_of_unwanted_predicate_types_are_not_fetched() {
+    let Some(reg) = registry("ATTESTGATE_TEST_DISTRIBUTION") else {
+        return;
+    };
+    let proxy = support::proxy::start(&reg);
+    let repo = unique_repo("fixtures/predicate-filter");
+    let p = Pusher::new(&reg, &repo);
+    let amd64 = push_image(&p, "linux", "amd64", None, &repo).await;
+    let sbom = v01(
+        SPDX,
+        &[&amd64.digest],
+        json!({"spdxVersion": "SPDX-2.3", "packages": []}),
+    );
+    let (_, m) = push_attestation_manifest(
+        &p,
+        &amd64,
+        &[
+            v01(
+                SLSA_V02,
+                &[&amd64.digest],
+                slsa_v02_predicate("https://b.example", "https://s.example"),
+            ),
+            sbom.clone(),
+        ],
+        AttestationForm::Legacy,
+    )
+    .await;
+    push_index(
+        &p,
+        "v1",
+        vec![platform_entry(&amd64), attestation_entry(&m, &amd64, false)],
+    )
+    .await;
+    let client = RegistryClient::new(ClientOptions {
+        insecure_registries: [proxy.addr.clone()].into_iter().collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    let store = Store::new(
+        Backend::Remote(Arc::new(client)),
+        Limits::default(),
+        &CacheConfig::default(),
+    );
+    let options = attestgate::attestation::ResolverOptions {
+        predicate_types: Some([SLSA_V02.to_owned()].into_iter().collect()),
+        ..Default::default()
+    };
+    let r = Resolver::new(Arc::new(store), options)
+        .resolve(
+            &ImageRef::parse(&format!("{}/{repo}:v1", proxy.addr)).unwrap(),
+            &Keyring::default(),
+            &PlatformSelection::All,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&r),
+        vec![(
+            "linux/amd64".into(),
+            vec![row(SLSA_V02, "index", "platform")]
+        )]
+    );
+    let sbom_blob = support::sha256(&bytes(&sbom));
+    assert!(
+        !proxy.counts().keys().any(|k| k.ends_with(&sbom_blob)),
+        "the SBOM layer was fetched: {:?}",
+        proxy.counts()
+    );
+}
+
+#[tokio::test]
+async fn the_referrers_artifact_type_filter_is_applied_by_the_registry_or_here() {
+    use attestgate::registry::Target;
+    let Some(ferro) = registry("ATTESTGATE_TEST_FERRO") else {
+        return;
+    };
+    let repo = unique_repo("fixtures/filter");
+    let p = Pusher::new(&ferro, &repo);
+    let amd64 = push_image(&p, "linux", "amd64", None, &repo).await;
+    push_attestation_manifest(
+        &p,
+        &amd64,
+        &[v01(SPDX, &[&amd64.digest], json!({}))],
+        AttestationForm::Artifact,
+    )
+    .await;
+    // Another referrer of a type nobody asked for.
+    p.blob(b"{}").await;
+    let other = bytes(
+        &json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.example.signature",
+        "config": desc(EMPTY, b"{}"), "layers": [], "subject": desc(OCI_MANIFEST, &amd64.manifest)}),
+    );
+    p.manifest(&support::sha256(&other), OCI_MANIFEST, &other)
+        .await;
+    let digest = attestgate::registry::Digest::parse(&amd64.digest).unwrap();
+    for (registry, filtered_by_server) in [(ferro.clone(), true)] {
+        let client = RegistryClient::new(ClientOptions {
+            insecure_registries: [registry.clone()].into_iter().collect(),
+            ..Default::default()
+        })
+        .unwrap();
+        let t = Target {
+            registry: &registry,
+            repository: &repo,
+            credentials: &[],
+        };
+        let all = client.referrers(t, &digest, None).await.unwrap().unwrap();
+        assert_eq!(
+            all.len(),
+            2,
+            "{all:?} (server filtering: {filtered_by_server})"
+        );
+        let only = client
+            .referrers(t, &digest, Some(ATTESTATION_ARTIFACT))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0].artifact_type.as_deref(), Some(ATTESTATION_ARTIFACT));
+    }
+    // A registry that ignores the filter (no OCI-Filters-Applied): filtered here.
+    use support::hostile::{Reply, start};
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": amd64.digest, "size": 1, "artifactType": ATTESTATION_ARTIFACT},
+        {"mediaType": OCI_MANIFEST, "digest": amd64.digest, "size": 1, "artifactType": "application/vnd.example.signature"}]});
+    let server = start(move |_| Reply::json(200, &index).header("Content-Type", OCI_INDEX));
+    let client = RegistryClient::new(ClientOptions {
+        insecure_registries: [server.addr.clone()].into_iter().collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    let t = Target {
+        registry: &server.addr,
+        repository: "x",
+        credentials: &[],
+    };
+    let only = client
+        .referrers(t, &digest, Some(ATTESTATION_ARTIFACT))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].artifact_type.as_deref(), Some(ATTESTATION_ARTIFACT));
+}

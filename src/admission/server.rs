@@ -118,6 +118,8 @@ pub async fn build(config: Config) -> Result<Webhook, ServeError> {
             max_attestation_manifests: config.registries.limits.max_attestation_manifests,
             max_statements: config.registries.limits.max_statements,
             attestation_repositories,
+            predicate_types: (!config.predicate_types.is_empty())
+                .then(|| config.predicate_types.iter().cloned().collect()),
             ..ResolverOptions::default()
         },
     );
