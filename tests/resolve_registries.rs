@@ -1091,3 +1091,71 @@ async fn the_referrers_artifact_type_filter_is_applied_by_the_registry_or_here()
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].artifact_type.as_deref(), Some(ATTESTATION_ARTIFACT));
 }
+
+#[tokio::test]
+async fn attestations_kept_in_another_repository_are_found_through_the_mapping() {
+    // Docker Hardened Images keep signed attestations beside, not in, the image repository.
+    let Some(reg) = registry("ATTESTGATE_TEST_DISTRIBUTION") else {
+        return;
+    };
+    let image_repo = unique_repo("dhi/app");
+    let attestation_repo = unique_repo("dhi-attestations/app");
+    let p = Pusher::new(&reg, &image_repo);
+    let amd64 = push_image(&p, "linux", "amd64", None, &image_repo).await;
+    let (index, _) = push_index(&p, "v1", vec![platform_entry(&amd64)]).await;
+    // The attestation repository holds only the cosign tag for the index.
+    let a = Pusher::new(&reg, &attestation_repo);
+    push_cosign_att(
+        &a,
+        &index,
+        &[v1(
+            SLSA_V1,
+            &[&amd64.digest],
+            slsa_v1_predicate(
+                "https://dhi.example/builder",
+                "https://github.com/docker-hardened-images/app",
+            ),
+        )],
+        true,
+    )
+    .await;
+
+    let image = ImageRef::parse(&format!("{reg}/{image_repo}:v1")).unwrap();
+    let unmapped = support::http_resolver(&reg, Limits::default());
+    let r = unmapped
+        .resolve(&image, &Keyring::default(), &PlatformSelection::All)
+        .await
+        .unwrap();
+    assert_eq!(summary(&r), vec![("linux/amd64".into(), vec![])]);
+
+    let client = RegistryClient::new(ClientOptions {
+        insecure_registries: [reg.clone()].into_iter().collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    let store = Store::new(
+        Backend::Remote(Arc::new(client)),
+        Limits::default(),
+        &CacheConfig::default(),
+    );
+    let options = attestgate::attestation::ResolverOptions {
+        attestation_repositories: vec![attestgate::attestation::discover::AttestationRepository {
+            images: globset::Glob::new(&format!("{reg}/dhi/*"))
+                .unwrap()
+                .compile_matcher(),
+            repository: ImageRef::parse(&format!("{reg}/{attestation_repo}")).unwrap(),
+        }],
+        ..Default::default()
+    };
+    let r = Resolver::new(Arc::new(store), options)
+        .resolve(&image, &Keyring::default(), &PlatformSelection::All)
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&r),
+        vec![(
+            "linux/amd64".into(),
+            vec![row(SLSA_V1, "cosign-tag", "platform")]
+        )]
+    );
+}
