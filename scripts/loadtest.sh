@@ -43,8 +43,7 @@ cat > "$work/review.json" <<JSON
 "object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"default"},"spec":{"containers":[{"name":"a","image":"$reg/load/app1:test"},{"name":"b","image":"$reg/load/app2:test"},{"name":"c","image":"$reg/load/app3:test"}]}}}}
 JSON
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ag_port=$(port); ag_metrics=$(port); floor_port=$(port)
+ag_port=$(free_port); ag_metrics=$(free_port); floor_port=$(free_port)
 ./target/release/attestgate serve --no-kubernetes --platform linux/amd64 --platform linux/arm64 \
   --dev-cert-dir "$work/tls" --listen "127.0.0.1:$ag_port" --metrics-listen "127.0.0.1:$ag_metrics" \
   --insecure-registry "$reg" --allow-registry "$reg" > "$work/serve.log" 2>&1 &

@@ -29,8 +29,7 @@ reg=$ATTESTGATE_TEST_DISTRIBUTION
 echo "pushing $n images with ~$pad-byte SBOMs"
 python3 scripts/lib/gen-images.py "$reg" "$n" "$pad"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ag_port=$(port); ag_metrics=$(port)
+ag_port=$(free_port); ag_metrics=$(free_port)
 cat > "$work/config.yaml" <<YAML
 listen: 127.0.0.1:$ag_port
 metricsListen: 127.0.0.1:$ag_metrics

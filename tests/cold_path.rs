@@ -8,30 +8,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::fixtures::*;
 use support::server::*;
 use support::{PushAuth, Pusher, registry, unique_repo};
 
 const ROUND_TRIP_MS: u64 = 100;
-
-fn statements(d: &str) -> Vec<Value> {
-    vec![
-        v01(
-            SLSA_V02,
-            &[d],
-            slsa_v02_predicate(
-                "https://github.com/example/builder",
-                "https://github.com/example/app.git",
-            ),
-        ),
-        v01(
-            SPDX,
-            &[d],
-            json!({"spdxVersion": "SPDX-2.3", "packages": []}),
-        ),
-    ]
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Style {
@@ -53,7 +35,7 @@ async fn push(p: &Pusher, style: Style) {
                 let (_, m) = push_attestation_manifest(
                     p,
                     img,
-                    &statements(&img.digest),
+                    &provenance_and_sbom(&img.digest),
                     AttestationForm::Legacy,
                 )
                 .await;
@@ -66,7 +48,7 @@ async fn push(p: &Pusher, style: Style) {
                 let (_, m) = push_attestation_manifest(
                     p,
                     img,
-                    &statements(&img.digest),
+                    &provenance_and_sbom(&img.digest),
                     AttestationForm::Artifact,
                 )
                 .await;
@@ -78,8 +60,8 @@ async fn push(p: &Pusher, style: Style) {
         }
         Style::CosignTag => {
             let (index, _) = push_index(p, "v1", entries).await;
-            let mut all = statements(&amd64.digest);
-            all.extend(statements(&arm64.digest));
+            let mut all = provenance_and_sbom(&amd64.digest);
+            all.extend(provenance_and_sbom(&arm64.digest));
             push_cosign_att(p, &index, &all, true).await;
         }
     }

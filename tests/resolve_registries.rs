@@ -899,7 +899,7 @@ async fn referrers_inside_a_layout_as_in_a_registry() {
     )
     .await;
     // The attestation manifest is in the layout, found through its subject.
-    let r = resolve_layout_tag(dir.path(), "v1").await;
+    let r = resolve_layout_tag(dir.path(), Some("v1")).await;
     assert_eq!(
         summary(&r),
         vec![(
@@ -910,7 +910,7 @@ async fn referrers_inside_a_layout_as_in_a_registry() {
     // A layout that carries the fallback tag is read the way a registry
     // without the referrers API is: through the tag.
     push_fallback_tag(&p, &amd64.digest, &[(att, None)]).await;
-    let r = resolve_layout_tag(dir.path(), "v1").await;
+    let r = resolve_layout_tag(dir.path(), Some("v1")).await;
     assert_eq!(
         summary(&r),
         vec![(
@@ -932,9 +932,9 @@ async fn referrers_inside_a_layout_as_in_a_registry() {
     );
 }
 
-async fn resolve_layout_tag(dir: &std::path::Path, tag: &str) -> ResolvedImage {
+async fn resolve_layout_tag(dir: &std::path::Path, tag: Option<&str>) -> ResolvedImage {
     let layout = Layout::open(dir, 4 << 20).unwrap();
-    let image = layout.image_ref(Some(tag)).unwrap();
+    let image = layout.image_ref(tag).unwrap();
     let store = Store::new(
         Backend::Layout(Arc::new(layout)),
         Limits::default(),

@@ -40,24 +40,6 @@ async fn push_image_with(
     format!("{reg}/{repo}:v1")
 }
 
-fn provenance_and_sbom(d: &str) -> Vec<Value> {
-    vec![
-        v01(
-            SLSA_V02,
-            &[d],
-            slsa_v02_predicate(
-                "https://github.com/example/builder",
-                "https://github.com/example/app.git",
-            ),
-        ),
-        v01(
-            SPDX,
-            &[d],
-            json!({"spdxVersion": "SPDX-2.3", "packages": []}),
-        ),
-    ]
-}
-
 fn sbom_only(d: &str) -> Vec<Value> {
     vec![v01(
         SPDX,

@@ -166,19 +166,19 @@ impl Webhook {
         };
         keyring.extend(&self.operator_keyring);
 
-        let Some(policies) = self.policies.current() else {
-            let verdicts = containers
+        let all_failed = |reason: &str| -> Vec<Verdict> {
+            containers
                 .iter()
-                .map(|c| {
-                    Verdict::failed(
-                        Some(c.clone()),
-                        c.image.clone(),
-                        None,
-                        "no policy set is loaded".into(),
-                    )
-                })
-                .collect();
-            return self.respond(request, mode, verdicts, started);
+                .map(|c| Verdict::failed(Some(c.clone()), c.image.clone(), None, reason.to_owned()))
+                .collect()
+        };
+        let Some(policies) = self.policies.current() else {
+            return self.respond(
+                request,
+                mode,
+                all_failed("no policy set is loaded"),
+                started,
+            );
         };
         let info = RequestInfo::new(&request.info(), Some(object));
         let budget = self.config.budget.0;
@@ -189,20 +189,10 @@ impl Webhook {
         );
         let verdicts = match tokio::time::timeout(budget, judged).await {
             Ok(v) => v.into_iter().flatten().collect(),
-            Err(_) => containers
-                .iter()
-                .map(|c| {
-                    Verdict::failed(
-                        Some(c.clone()),
-                        c.image.clone(),
-                        None,
-                        format!(
-                            "not judged within the {} ms admission budget (registry too slow?)",
-                            budget.as_millis()
-                        ),
-                    )
-                })
-                .collect(),
+            Err(_) => all_failed(&format!(
+                "not judged within the {} ms admission budget (registry too slow?)",
+                budget.as_millis()
+            )),
         };
         self.respond(request, mode, verdicts, started)
     }
