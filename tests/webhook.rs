@@ -775,6 +775,27 @@ async fn excluded_images_and_namespaces_are_admitted_unjudged() {
 }
 
 #[tokio::test]
+async fn images_from_registries_off_the_allow_list_are_denied_unfetched() {
+    let mut c = config(&[]);
+    c.registries.allow_list = vec!["registry.example.com".into()];
+    let s = server(c).await;
+    let r = s
+        .review(&pod_review("u-off-list", "ghcr.io/someone/app:1"))
+        .await;
+    assert_eq!(r["allowed"], false);
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("registry ghcr.io is not allowed (allowed: registry.example.com)"),
+        "{msg}"
+    );
+    assert!(
+        s.metrics_text()
+            .await
+            .contains("attestgate_registry_requests_total 0")
+    );
+}
+
+#[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_admissions() {
     let Some(reg) = registry("ATTESTGATE_TEST_DISTRIBUTION") else {
         return;
