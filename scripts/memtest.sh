@@ -80,4 +80,4 @@ print(f"{n} distinct images admitted twice; configured caches {content_mib} + {s
 print(f"resident memory: {base_kb // 1024} MiB at start, peak {peak[0] // 1024} MiB, end {end // 1024} MiB")
 print(f"peak above the configured caches: {peak[0] // 1024 - caches} MiB")
 PY
-curl -s "http://127.0.0.1:$ag_metrics/metrics" | grep -E "^attestgate_(cache_content_bytes|registry_requests_total|admissions_total)" || true
+curl -s "http://127.0.0.1:$ag_metrics/metrics" | grep -E "^attestgate_(cache_content_bytes|cache_bytes|registry_requests_total|admissions_total)" || true

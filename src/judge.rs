@@ -88,6 +88,14 @@ impl Judge {
         );
     }
 
+    /// Estimated bytes held by the resolution cache.
+    pub fn resolutions_bytes(&self) -> u64 {
+        self.resolutions
+            .as_ref()
+            .map(|c| c.weighted_size())
+            .unwrap_or(0)
+    }
+
     /// Resolves one image for `nodes` (all offered platforms when empty).
     pub async fn resolve(
         &self,

@@ -45,6 +45,8 @@ pub struct Metrics {
     /// (the last good set keeps serving).
     pub policy_healthy: Gauge,
     pub tls_reloads: Family<ResultLabels, Counter>,
+    /// Weighted sizes of the caches kept beside the content cache (set at scrape time).
+    pub cache_bytes: Family<KindLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -146,7 +148,14 @@ impl Metrics {
             "Serving certificate reloads (success | failure)",
             tls_reloads.clone(),
         );
+        let cache_bytes = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "attestgate_cache_bytes",
+            "Estimated bytes held by a cache: resolutions (parsed statements), statement_values (policy values), decisions (entries)",
+            cache_bytes.clone(),
+        );
         Metrics {
+            cache_bytes,
             registry,
             admissions,
             admission_seconds,

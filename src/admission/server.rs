@@ -268,6 +268,15 @@ async fn readyz(State(webhook): State<Arc<Webhook>>) -> Response {
 }
 
 async fn metrics_text(State(webhook): State<Arc<Webhook>>) -> Response {
+    let set = |kind: &str, v: u64| {
+        webhook
+            .metrics
+            .cache_bytes
+            .get_or_create(&crate::metrics::KindLabels { kind: kind.into() })
+            .set(i64::try_from(v).unwrap_or(i64::MAX));
+    };
+    set("resolutions", webhook.judge.resolutions_bytes());
+    set("statement_values", webhook.judge.inputs.cached_bytes());
     (
         StatusCode::OK,
         [(

@@ -103,6 +103,12 @@ impl InputBuilder {
         }
     }
 
+    /// Estimated bytes held by the converted statements.
+    pub fn cached_bytes(&self) -> u64 {
+        self.statements.run_pending_tasks();
+        self.statements.weighted_size()
+    }
+
     /// How many statements have been converted (each digest once while cached).
     pub fn conversions(&self) -> u64 {
         self.conversions.load(Ordering::Relaxed)
