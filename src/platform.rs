@@ -85,7 +85,8 @@ impl Platform {
             }
         };
         match (level(&self.variant), level(&node.variant)) {
-            (Some(image), Some(node)) if image <= node => Some(1 + node - image),
+            // Saturating: variant numbers come from descriptors and flags.
+            (Some(image), Some(node)) if image <= node => Some((node - image).saturating_add(1)),
             _ => None,
         }
     }

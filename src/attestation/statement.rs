@@ -125,7 +125,8 @@ impl Statement {
             .flat_map(|s| {
                 s.digest
                     .iter()
-                    .map(|(a, h)| format!("{a}:{}", &h[..h.len().min(12)]))
+                    // Subject digests are untrusted text: cut at a char boundary.
+                    .map(|(a, h)| format!("{a}:{}", h.chars().take(12).collect::<String>()))
             })
             .collect::<Vec<_>>()
             .join(", ")

@@ -90,11 +90,8 @@ impl AddressPolicy {
 /// `host:port` → `host`, IPv6 brackets kept.
 pub fn host_of(registry: &str) -> &str {
     if registry.starts_with('[') {
-        return registry
-            .split(']')
-            .next()
-            .map(|h| &registry[..h.len() + 1])
-            .unwrap_or(registry);
+        // An unclosed bracket (a mistyped --allow-registry) is kept whole.
+        return registry.find(']').map_or(registry, |end| &registry[..=end]);
     }
     match registry.rsplit_once(':') {
         Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h,

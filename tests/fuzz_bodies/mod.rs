@@ -19,7 +19,8 @@ use attestgate::attestation::statement::Statement;
 use attestgate::attestation::{PlatformSelection, Resolver};
 use attestgate::platform::{self, NodeView, Platform};
 use attestgate::policy::input::to_value;
-use attestgate::policy::{InputBuilder, PolicySet, RequestInfo, Sources};
+use attestgate::policy::{InputBuilder, PolicySet, RequestInfo, SourceFile, Sources};
+use attestgate::registry::guard::{self, AddressPolicy};
 use attestgate::registry::manifest::{
     ANNOTATION_PREDICATE_TYPE, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ImageConfig, ImageIndex,
     OCI_INDEX, OCI_MANIFEST,
@@ -128,15 +129,38 @@ fn check_platform_matching(offered: &[Platform]) {
     let _ = platform::list(offered);
 }
 
-/// Each line of a text input as a digest, an image reference and a platform.
+/// A registry name (from a reference, or as an operator writes it in
+/// `--allow-registry`) through the address guard.
+fn check_registry(registry: &str, allowed: &[&str]) {
+    let host = guard::host_of(registry);
+    assert!(
+        registry.starts_with(host),
+        "{host:?} is not part of {registry:?}"
+    );
+    let policy = AddressPolicy {
+        refuse_local: true,
+        refuse_private: true,
+        allowed_hosts: allowed.iter().map(|a| (*a).to_owned()).collect(),
+    };
+    let _ = (
+        policy.host_allowed(registry),
+        policy.check_registry(registry),
+    );
+}
+
+/// Each line of a text input as a digest, an image reference, a registry
+/// and a platform.
 fn check_strings(text: &str) {
+    let lines: Vec<&str> = text.lines().take(MAX_LINES).collect();
     let mut platforms = Vec::new();
-    for line in text.lines().take(MAX_LINES) {
+    for &line in &lines {
+        check_registry(line, &lines);
         if let Ok(d) = Digest::parse(line) {
             check_digest(&d);
         }
         if let Ok(r) = ImageRef::parse(line) {
             check_image_ref(&r);
+            check_registry(&r.registry, &lines);
         }
         if let Ok(pl) = Platform::from_str(line) {
             check_platform(&pl);
@@ -389,11 +413,27 @@ pub fn docker_config(data: &[u8]) {
     let _ = format!("{merged:?}");
 }
 
-fn policy_set() -> &'static PolicySet {
-    static SET: OnceLock<PolicySet> = OnceLock::new();
-    SET.get_or_init(|| {
-        PolicySet::compile(&Sources::embedded(), &Default::default())
-            .expect("the shipped policies compile")
+/// The shipped policy set as built in, and with every setting the policies
+/// read turned on (allow-lists, ignored ids, a required report), so that
+/// rules inactive by default are evaluated too.
+fn policy_sets() -> &'static [PolicySet; 2] {
+    static SETS: OnceLock<[PolicySet; 2]> = OnceLock::new();
+    SETS.get_or_init(|| {
+        let compile = |sources: &Sources| {
+            PolicySet::compile(sources, &Default::default()).expect("the shipped policies compile")
+        };
+        let mut configured = Sources::embedded();
+        configured.data.push(SourceFile {
+            path: "fuzz/data.json".into(),
+            data_path: Vec::new(),
+            contents: json!({"attestgate": {
+                "trusted_builders": {"builders": ["https://github.com/*", "https://builder.example/1"]},
+                "source_repositories": {"repositories": ["github.com/o/*", "https://gitlab.com/g/r"]},
+                "no_critical_vulnerabilities": {"threshold": 7.5, "ignore": ["CVE-2024-0001", " cve-2023-1 "], "require_report": true},
+            }})
+            .to_string(),
+        });
+        [compile(&Sources::embedded()), compile(&configured)]
     })
 }
 
@@ -404,8 +444,10 @@ pub fn policy_input(data: &[u8]) {
     let Ok(doc) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let set = policy_set();
-    let _ = set.evaluate(to_value(&doc));
+    let sets = policy_sets();
+    for set in sets {
+        let _ = set.evaluate(to_value(&doc));
+    }
     let Ok(st) = Statement::from_value(doc.clone()) else {
         return;
     };
@@ -442,7 +484,9 @@ pub fn policy_input(data: &[u8]) {
             "verified": false,
         }],
     });
-    let _ = set.evaluate(to_value(&input));
+    for set in sets {
+        let _ = set.evaluate(to_value(&input));
+    }
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -455,7 +499,8 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Replaces `$N` by the digest and `%N` by the size of earlier blob `N`.
+/// Replaces `$N` by the digest, `&N` by the hex digest and `%N` by the size
+/// of earlier blob `N`.
 fn substitute(chunk: &[u8], blobs: &[(Digest, usize)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(chunk.len());
     let mut i = 0;
@@ -463,23 +508,20 @@ fn substitute(chunk: &[u8], blobs: &[(Digest, usize)]) -> Vec<u8> {
         let marker = chunk[i];
         let blob = chunk
             .get(i + 1)
-            .filter(|_| marker == b'$' || marker == b'%')
+            .filter(|_| matches!(marker, b'$' | b'&' | b'%'))
             .and_then(|n| n.checked_sub(b'0'))
             .and_then(|n| blobs.get(usize::from(n)));
-        match blob {
-            Some((digest, size)) => {
-                if marker == b'$' {
-                    out.extend_from_slice(digest.as_str().as_bytes());
-                } else {
-                    out.extend_from_slice(size.to_string().as_bytes());
-                }
-                i += 2;
-            }
-            None => {
+        match (marker, blob) {
+            (b'$', Some((digest, _))) => out.extend_from_slice(digest.as_str().as_bytes()),
+            (b'&', Some((digest, _))) => out.extend_from_slice(digest.hex().as_bytes()),
+            (_, Some((_, size))) => out.extend_from_slice(size.to_string().as_bytes()),
+            (_, None) => {
                 out.push(marker);
                 i += 1;
+                continue;
             }
         }
+        i += 2;
     }
     out
 }
@@ -487,8 +529,9 @@ fn substitute(chunk: &[u8], blobs: &[(Digest, usize)]) -> Vec<u8> {
 /// `layout_resolve`: an OCI layout made of fuzzed blobs, resolved for every
 /// platform and for common nodes, then turned into policy input. The input
 /// is NUL-separated chunks: every chunk but the last is a blob, the last is
-/// `index.json`; in a chunk, `$N` stands for the digest and `%N` for the
-/// size of blob `N` (an earlier chunk), so the fuzzer can link documents.
+/// `index.json`; in a chunk, `$N` stands for the digest (`&N` its hex) and
+/// `%N` for the size of blob `N` (an earlier chunk), so the fuzzer can link
+/// documents.
 pub fn layout_resolve(data: &[u8]) {
     let chunks: Vec<&[u8]> = data.split(|b| *b == 0).collect();
     if chunks.len() > 11 {
