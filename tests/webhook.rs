@@ -606,8 +606,13 @@ async fn concurrent_admissions_of_a_new_image_fetch_each_object_once() {
     )
     .await;
     let image = image.replacen(&reg, &proxy.addr, 1);
+    // A little latency so all 100 admissions are in flight while the first
+    // fetches are outstanding.
+    proxy
+        .delay_ms
+        .store(20, std::sync::atomic::Ordering::Relaxed);
     let s = Arc::new(server(config(&[&proxy.addr])).await);
-    let tasks: Vec<_> = (0..50)
+    let tasks: Vec<_> = (0..100)
         .map(|i| {
             let s = s.clone();
             let image = image.clone();
