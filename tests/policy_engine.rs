@@ -707,6 +707,39 @@ async fn eval_review_judges_every_container_as_the_webhook_would() {
         !out.contains("linux/amd64"),
         "only the requested platform: {out}"
     );
+
+    // The pod's own nodeSelector narrows --platform, as in the webhook.
+    let mut pinned = review.clone();
+    pinned["request"]["object"]["spec"]["template"]["spec"]["nodeSelector"] =
+        json!({"kubernetes.io/arch": "amd64"});
+    std::fs::write(file.path(), pinned.to_string()).unwrap();
+    let eval = |platforms: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--review",
+            file.path().to_str().unwrap(),
+            "--insecure-registry",
+            &reg,
+        ];
+        for p in platforms {
+            args.extend(["--platform", p]);
+        }
+        run(&args)
+    };
+    let (code, out, err) = eval(&["linux/arm64", "linux/amd64"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("linux/amd64") && !out.contains("linux/arm64"),
+        "only the platform the pod can run on: {out}"
+    );
+    let (code, out, err) = eval(&["linux/arm64"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("allow none of the given platforms (linux/arm64)"),
+        "{err}"
+    );
 }
 
 #[test]

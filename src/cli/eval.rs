@@ -153,6 +153,15 @@ async fn eval_review(
     let spec = review::pod_spec(&request.kind, object)?
         .with_context(|| format!("{} objects carry no pod spec", request.kind.kind))?;
     let containers = review::containers(&spec);
+    // As the webhook does without node information: the pod's own OS/arch
+    // constraints narrow --platform.
+    let platforms = crate::platform::candidate_platforms(&spec, &[], &args.source.platforms);
+    if platforms.is_empty() && !args.source.platforms.is_empty() {
+        anyhow::bail!(
+            "the pod's nodeSelector and node affinity allow none of the given platforms ({})",
+            crate::platform::list(&args.source.platforms)
+        );
+    }
     let limits = Limits::default();
     let keyring = source::read_keyring(args.source.docker_config.as_deref())?;
     let client = source::registry_client(&args.source, &limits)?;
@@ -167,14 +176,7 @@ async fn eval_review(
     for c in &containers {
         verdicts.extend(
             judge
-                .judge_image(
-                    policies,
-                    &info,
-                    Some(c),
-                    &c.image,
-                    &args.source.platforms,
-                    &keyring,
-                )
+                .judge_image(policies, &info, Some(c), &c.image, &platforms, &keyring)
                 .await,
         );
     }
