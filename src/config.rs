@@ -233,7 +233,8 @@ pub struct Exclude {
 pub struct Cache {
     /// Verified manifests and blobs, by digest.
     pub content_bytes: u64,
-    /// Statements converted to policy values, by digest.
+    /// Parsed statements: half for remembered resolutions, half for the
+    /// statements converted to policy values (by digest).
     pub statement_bytes: u64,
     pub tag_ttl: Dur,
     pub negative_ttl: Dur,

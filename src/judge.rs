@@ -29,7 +29,7 @@ fn resolution_memory(r: &ResolvedImage) -> usize {
     r.platforms
         .iter()
         .map(|p| {
-            crate::attestation::statement::json_memory(&p.image)
+            crate::memory::json(&p.image)
                 + p.attestations
                     .iter()
                     .filter(|a| seen.insert(&a.digest))

@@ -7,6 +7,7 @@ pub mod attestation;
 pub mod cli;
 pub mod config;
 pub mod judge;
+pub mod memory;
 pub mod metrics;
 pub mod platform;
 pub mod policy;

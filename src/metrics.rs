@@ -151,7 +151,7 @@ impl Metrics {
         let cache_bytes = Family::<KindLabels, Gauge>::default();
         registry.register(
             "attestgate_cache_bytes",
-            "Estimated bytes held by a cache: resolutions (parsed statements), statement_values (policy values), decisions (entries)",
+            "Estimated memory held by a cache: resolutions (parsed statements), statement_values (policy values)",
             cache_bytes.clone(),
         );
         Metrics {

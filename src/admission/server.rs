@@ -130,13 +130,13 @@ pub async fn build(config: Config) -> Result<Webhook, ServeError> {
     } else {
         config.max_concurrent_evaluations
     };
-    let mut judge = Judge::new(
-        resolver,
-        InputBuilder::new(config.cache.statement_bytes),
-        workers,
-    );
+    // Parsed statements (in remembered resolutions) and their policy values
+    // share the statement budget; a statement takes about 1.7 times more
+    // memory parsed than converted, but resolutions also expire by TTL.
+    let statement_budget = config.cache.statement_bytes / 2;
+    let mut judge = Judge::new(resolver, InputBuilder::new(statement_budget), workers);
     judge.platform_mismatch = config.platform_mismatch;
-    judge.cache_resolutions(config.cache.tag_ttl.0, config.cache.statement_bytes);
+    judge.cache_resolutions(config.cache.tag_ttl.0, statement_budget);
 
     let mut metrics = Metrics::new();
     metrics.watch_store(client.stats.clone(), store);

@@ -26,23 +26,6 @@ pub struct Statement {
     pub memory: usize,
 }
 
-/// Roughly what a `serde_json::Value` occupies: its strings plus a fixed
-/// cost per node (enum, map entry, allocation headers).
-pub fn json_memory(v: &serde_json::Value) -> usize {
-    const NODE: usize = 64;
-    match v {
-        serde_json::Value::String(s) => NODE + s.len(),
-        serde_json::Value::Array(a) => NODE + a.iter().map(json_memory).sum::<usize>(),
-        serde_json::Value::Object(o) => {
-            NODE + o
-                .iter()
-                .map(|(k, v)| NODE + k.len() + json_memory(v))
-                .sum::<usize>()
-        }
-        _ => NODE,
-    }
-}
-
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StatementError {
     #[error("not valid JSON: {0}")]
@@ -106,7 +89,7 @@ impl Statement {
             statement_type: statement_type.to_owned(),
             predicate_type: predicate_type.to_owned(),
             subjects,
-            memory: json_memory(&json),
+            memory: crate::memory::json(&json),
             json: Arc::new(json),
         })
     }

@@ -96,7 +96,7 @@ impl InputBuilder {
     pub fn new(max_bytes: u64) -> InputBuilder {
         InputBuilder {
             statements: moka::sync::Cache::builder()
-                .weigher(|_k, v: &Value| u32::try_from(approx_size(v)).unwrap_or(u32::MAX))
+                .weigher(|_k, v: &Value| u32::try_from(crate::memory::rego(v)).unwrap_or(u32::MAX))
                 .max_capacity(max_bytes)
                 .build(),
             conversions: AtomicU64::new(0),
@@ -223,21 +223,5 @@ impl InputBuilder {
             map.insert(Value::from("attestations"), Value::from(attestations));
         }
         input
-    }
-}
-
-/// A rough byte size of a value, for cache weights.
-fn approx_size(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len() + 16,
-        Value::Array(a) => 16 + a.iter().map(approx_size).sum::<usize>(),
-        Value::Set(s) => 16 + s.iter().map(approx_size).sum::<usize>(),
-        Value::Object(o) => {
-            16 + o
-                .iter()
-                .map(|(k, v)| approx_size(k) + approx_size(v))
-                .sum::<usize>()
-        }
-        _ => 16,
     }
 }
