@@ -5,6 +5,8 @@
 //!
 //! Alone in its test binary: the counting allocator sees every thread.
 
+mod support;
+
 use std::alloc::System;
 
 use serde_json::{Value, json};
@@ -33,25 +35,14 @@ fn documents() -> Vec<(String, Vec<u8>)> {
         "subject": [{"name": "app", "digest": {"sha256": "a".repeat(64)}}],
         "predicate": {"spdxVersion": "SPDX-2.3", "packages": packages}});
     docs.push(("generated SBOM".into(), sbom.to_string().into_bytes()));
-    let corpus = std::env::var_os("ATTESTGATE_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
-        });
-    let blobs = corpus.join("attest/test/testdata/unsigned-index/blobs/sha256");
-    match std::fs::read_dir(&blobs) {
-        Ok(entries) => {
-            for e in entries.flatten() {
-                let bytes = std::fs::read(e.path()).unwrap();
-                if bytes.windows(7).any(|w| w == b"\"_type\"") {
-                    docs.push((e.path().display().to_string(), bytes));
-                }
+    if let Some(corpus) = support::corpus() {
+        let blobs = corpus.join("attest/test/testdata/unsigned-index/blobs/sha256");
+        for e in std::fs::read_dir(&blobs).unwrap().flatten() {
+            let bytes = std::fs::read(e.path()).unwrap();
+            if bytes.windows(7).any(|w| w == b"\"_type\"") {
+                docs.push((e.path().display().to_string(), bytes));
             }
         }
-        Err(_) => eprintln!(
-            "SKIP corpus statements: {} not found (set ATTESTGATE_CORPUS)",
-            blobs.display()
-        ),
     }
     docs
 }
