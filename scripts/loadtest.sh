@@ -8,10 +8,10 @@
 # p50 / p99 latency and throughput for both and their ratios, and writes
 # them to target/loadtest/results.txt.
 #
-#   scripts/loadtest.sh [SECONDS_PER_RUN] [CONCURRENCIES]     (default: 10 "1 8 32 64")
+#   scripts/loadtest.sh [SECONDS_PER_RUN] [CONCURRENCIES]     (default: 30 "1 8 32 64")
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${1:-10}
+duration=${1:-30}
 concurrencies=${2:-"1 8 32 64"}
 corpus=${ATTESTGATE_CORPUS:-$(cd .. && pwd)/shared/corpus}
 layout="$corpus/attest/test/testdata/unsigned-index"
