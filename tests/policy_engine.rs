@@ -682,17 +682,22 @@ async fn eval_review_judges_every_container_as_the_webhook_would() {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), review.to_string()).unwrap();
     let policy = policies_dir().join("require-provenance");
-    let (code, out, err) = run(&[
-        "eval",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--review",
-        file.path().to_str().unwrap(),
-        "--insecure-registry",
-        &reg,
-        "--platform",
-        "linux/arm64",
-    ]);
+    let eval = |platforms: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--review",
+            file.path().to_str().unwrap(),
+            "--insecure-registry",
+            &reg,
+        ];
+        for p in platforms {
+            args.extend(["--platform", p]);
+        }
+        run(&args)
+    };
+    let (code, out, err) = eval(&["linux/arm64"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains("DENY  init container \"init\"") && out.contains("linux/arm64"),
@@ -713,21 +718,6 @@ async fn eval_review_judges_every_container_as_the_webhook_would() {
     pinned["request"]["object"]["spec"]["template"]["spec"]["nodeSelector"] =
         json!({"kubernetes.io/arch": "amd64"});
     std::fs::write(file.path(), pinned.to_string()).unwrap();
-    let eval = |platforms: &[&str]| {
-        let mut args = vec![
-            "eval",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--review",
-            file.path().to_str().unwrap(),
-            "--insecure-registry",
-            &reg,
-        ];
-        for p in platforms {
-            args.extend(["--platform", p]);
-        }
-        run(&args)
-    };
     let (code, out, err) = eval(&["linux/arm64", "linux/amd64"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
