@@ -74,11 +74,12 @@ pub fn rego(v: &regorus::Value) -> usize {
                 + s.iter().map(rego).sum::<usize>()
         }
         Value::Object(o) => {
+            // The object header (32 bytes), then its entries as one sorted slice.
             chunk(RC + 32)
                 + chunk(o.len() * 2 * size_of::<Value>())
                 + o.iter().map(|(k, v)| rego(k) + rego(v)).sum::<usize>()
         }
-        Value::Number(_) => 0,
+        // Numbers as JSON gives them, booleans and null live inline.
         _ => 0,
     }
 }
