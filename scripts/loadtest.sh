@@ -22,17 +22,9 @@ command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd=sudo;
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --quiet --bin attestgate --example admission_floor
 
-work=$(mktemp -d -t attestgate-load.XXXXXX)
-pids=()
 # shellcheck source=scripts/registries.sh
 source scripts/registries.sh
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  stop_registries
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-start_registries "$work/registries"
+start_scratch_registries load
 reg=$ATTESTGATE_TEST_DISTRIBUTION
 for app in app1 app2 app3; do
   python3 scripts/lib/push-layout.py "$reg" "load/$app" "$layout"

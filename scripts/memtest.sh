@@ -14,17 +14,9 @@ scripts/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --quiet --bin attestgate
 
-work=$(mktemp -d -t attestgate-mem.XXXXXX)
-pids=()
 # shellcheck source=scripts/registries.sh
 source scripts/registries.sh
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  stop_registries
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-start_registries "$work/registries"
+start_scratch_registries mem
 reg=$ATTESTGATE_TEST_DISTRIBUTION
 echo "pushing $n images with ~$pad-byte SBOMs"
 python3 scripts/lib/gen-images.py "$reg" "$n" "$pad"

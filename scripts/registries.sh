@@ -126,3 +126,20 @@ stop_registries() {
   done
   REGISTRY_PIDS=()
 }
+
+# For the measurement scripts: a scratch directory in $work, registries in
+# it, and on exit the processes listed in the global array `pids` killed,
+# the registries stopped and the directory removed.
+start_scratch_registries() { # NAME
+  work=$(mktemp -d -t "attestgate-$1.XXXXXX")
+  pids=()
+  trap scratch_cleanup EXIT INT TERM
+  start_registries "$work/registries"
+}
+
+scratch_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_registries
+  rm -rf "$work"
+}

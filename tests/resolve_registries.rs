@@ -70,17 +70,7 @@ async fn resolve_with(
 }
 
 async fn resolve_layout(dir: &std::path::Path) -> ResolvedImage {
-    let layout = Layout::open(dir, 4 << 20).unwrap();
-    let image = layout.image_ref(None).unwrap();
-    let store = Store::new(
-        Backend::Layout(Arc::new(layout)),
-        Limits::default(),
-        &CacheConfig::default(),
-    );
-    Resolver::new(Arc::new(store), Default::default())
-        .resolve(&image, &Keyring::default(), &PlatformSelection::All)
-        .await
-        .unwrap()
+    resolve_layout_tag(dir, None).await
 }
 
 fn attest_dir(corpus: &std::path::Path, name: &str) -> std::path::PathBuf {

@@ -592,20 +592,21 @@ async fn a_broken_policy_keeps_the_last_good_set_in_force() {
     }
 }
 
+/// An attested image pushed to `reg`, named through a counting proxy in
+/// front of it: returns the proxy and the image as a pod names it.
+async fn behind_proxy(reg: &str, repo: &str) -> (support::proxy::Proxy, String) {
+    let proxy = support::proxy::start(reg);
+    let image = push_image_with(reg, repo, provenance_and_sbom, provenance_and_sbom).await;
+    let image = image.replacen(reg, &proxy.addr, 1);
+    (proxy, image)
+}
+
 #[tokio::test]
 async fn concurrent_admissions_of_a_new_image_fetch_each_object_once() {
     let Some(reg) = registry("ATTESTGATE_TEST_DISTRIBUTION") else {
         return;
     };
-    let proxy = support::proxy::start(&reg);
-    let image = push_image_with(
-        &reg,
-        "webhook/concurrent",
-        provenance_and_sbom,
-        provenance_and_sbom,
-    )
-    .await;
-    let image = image.replacen(&reg, &proxy.addr, 1);
+    let (proxy, image) = behind_proxy(&reg, "webhook/concurrent").await;
     // A little latency so all 100 admissions are in flight while the first
     // fetches are outstanding.
     proxy
@@ -650,15 +651,7 @@ async fn a_registry_outage_follows_on_error_and_names_the_registry() {
     let Some(reg) = registry("ATTESTGATE_TEST_DISTRIBUTION") else {
         return;
     };
-    let mut proxy = support::proxy::start(&reg);
-    let image = push_image_with(
-        &reg,
-        "webhook/outage",
-        provenance_and_sbom,
-        provenance_and_sbom,
-    )
-    .await;
-    let image = image.replacen(&reg, &proxy.addr, 1);
+    let (mut proxy, image) = behind_proxy(&reg, "webhook/outage").await;
     proxy.stop();
     tokio::time::sleep(Duration::from_millis(100)).await;
     for on_error in [OnError::Deny, OnError::Allow] {
@@ -691,15 +684,7 @@ async fn a_slow_registry_is_cut_off_by_the_admission_budget() {
     let Some(reg) = registry("ATTESTGATE_TEST_DISTRIBUTION") else {
         return;
     };
-    let proxy = support::proxy::start(&reg);
-    let image = push_image_with(
-        &reg,
-        "webhook/slow",
-        provenance_and_sbom,
-        provenance_and_sbom,
-    )
-    .await;
-    let image = image.replacen(&reg, &proxy.addr, 1);
+    let (proxy, image) = behind_proxy(&reg, "webhook/slow").await;
     proxy
         .delay_ms
         .store(3_000, std::sync::atomic::Ordering::Relaxed);
@@ -805,15 +790,7 @@ async fn graceful_shutdown_finishes_in_flight_admissions() {
     let Some(reg) = registry("ATTESTGATE_TEST_DISTRIBUTION") else {
         return;
     };
-    let proxy = support::proxy::start(&reg);
-    let image = push_image_with(
-        &reg,
-        "webhook/shutdown",
-        provenance_and_sbom,
-        provenance_and_sbom,
-    )
-    .await;
-    let image = image.replacen(&reg, &proxy.addr, 1);
+    let (proxy, image) = behind_proxy(&reg, "webhook/shutdown").await;
     proxy
         .delay_ms
         .store(300, std::sync::atomic::Ordering::Relaxed);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 pub struct Reply {
     pub status: u16,
@@ -45,74 +45,48 @@ where
     let respond = Arc::new(respond);
     let requests = Arc::new(AtomicU64::new(0));
     let counter = requests.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let respond = respond.clone();
-                let counter = counter.clone();
-                tokio::spawn(async move {
-                    loop {
-                        // Read one request head (these tests send no bodies).
-                        let mut head = Vec::new();
-                        let mut buf = [0u8; 1024];
-                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match stream.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => head.extend_from_slice(&buf[..n]),
-                            }
-                        }
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        let line = String::from_utf8_lossy(&head)
-                            .lines()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned();
-                        let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
-                        let reply = respond(&path);
-                        let mut out = format!(
-                            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-                            reply.status,
-                            reply.body.len()
-                        );
-                        for (k, v) in &reply.headers {
-                            out.push_str(&format!("{k}: {v}\r\n"));
-                        }
-                        out.push_str("\r\n");
-                        if stream.write_all(out.as_bytes()).await.is_err() {
+    let addr = super::serve_in_background("127.0.0.1:0".into(), move |listener| async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let respond = respond.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                while let Some(path) = super::read_request_target(&mut stream).await {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let reply = respond(&path);
+                    let mut out = format!(
+                        "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+                        reply.status,
+                        reply.body.len()
+                    );
+                    for (k, v) in &reply.headers {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    out.push_str("\r\n");
+                    if stream.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    match reply.stall_after {
+                        Some(n) => {
+                            let _ = stream
+                                .write_all(&reply.body[..n.min(reply.body.len())])
+                                .await;
+                            let _ = stream.flush().await;
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
                             return;
                         }
-                        match reply.stall_after {
-                            Some(n) => {
-                                let _ = stream
-                                    .write_all(&reply.body[..n.min(reply.body.len())])
-                                    .await;
-                                let _ = stream.flush().await;
-                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                        None => {
+                            if stream.write_all(&reply.body).await.is_err() {
                                 return;
-                            }
-                            None => {
-                                if stream.write_all(&reply.body).await.is_err() {
-                                    return;
-                                }
                             }
                         }
                     }
-                });
-            }
-        });
-    });
-    Hostile {
-        addr: rx.recv().unwrap(),
-        requests,
-    }
+                }
+            });
+        }
+    })
+    .unwrap();
+    Hostile { addr, requests }
 }

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 pub struct FakeApi {
     pub addr: String,
@@ -92,15 +92,7 @@ fn not_found(what: &str) -> (u16, Value) {
 pub fn start(nodes: Vec<Node>, accounts: Vec<ServiceAccount>, secrets: Vec<Secret>) -> FakeApi {
     let requests = Arc::new(Mutex::new(Vec::new()));
     let recorded = requests.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+    let addr = super::serve_in_background("127.0.0.1:0".into(), move |listener| async move {
             let nodes = Arc::new(nodes);
             let accounts = Arc::new(accounts);
             let secrets = Arc::new(secrets);
@@ -108,17 +100,7 @@ pub fn start(nodes: Vec<Node>, accounts: Vec<ServiceAccount>, secrets: Vec<Secre
                 let Ok((mut stream, _)) = listener.accept().await else { continue };
                 let (nodes, accounts, secrets, recorded) = (nodes.clone(), accounts.clone(), secrets.clone(), recorded.clone());
                 tokio::spawn(async move {
-                    loop {
-                        let mut head = Vec::new();
-                        let mut buf = [0u8; 4096];
-                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match stream.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => head.extend_from_slice(&buf[..n]),
-                            }
-                        }
-                        let line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_owned();
-                        let target = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                    while let Some(target) = super::read_request_target(&mut stream).await {
                         recorded.lock().unwrap().push(target.clone());
                         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
                         if path == "/api/v1/nodes" && query.contains("watch=true") {
@@ -164,9 +146,8 @@ pub fn start(nodes: Vec<Node>, accounts: Vec<ServiceAccount>, secrets: Vec<Secre
                     }
                 });
             }
-        });
-    });
-    let addr = rx.recv().unwrap();
+    })
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(

@@ -10,9 +10,11 @@ pub mod proxy;
 pub mod server;
 pub mod token;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use tokio::io::AsyncReadExt;
 
 /// A registry address from the environment, or a skip (a failure when the
 /// test command runs with `ATTESTGATE_TEST_STRICT=1`).
@@ -333,4 +335,46 @@ pub fn http_resolver(
 /// The path of the built `attestgate` binary.
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_attestgate"))
+}
+
+/// Binds `bind` and runs `serve` on it on a thread and runtime of their own
+/// (so a stand-in outlives the runtime of the test that started it);
+/// returns the bound address, or `None` if it cannot bind.
+pub fn serve_in_background<F, Fut>(bind: String, serve: F) -> Option<String>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::bind(&bind).await else {
+                return;
+            };
+            let _ = tx.send(listener.local_addr().unwrap().to_string());
+            serve(listener).await;
+        });
+    });
+    rx.recv().ok()
+}
+
+/// Reads one HTTP/1.1 request head (the raw stand-ins read no bodies) and
+/// returns its request target; `None` when the connection ends first.
+pub async fn read_request_target(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let line = head.lines().next().unwrap_or_default();
+    Some(line.split(' ').nth(1).unwrap_or("/").to_owned())
 }

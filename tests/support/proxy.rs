@@ -82,7 +82,6 @@ pub fn start(upstream: &str) -> Proxy {
     let timeline = Arc::new(Mutex::new(Vec::new()));
     let delay_ms = Arc::new(AtomicU64::new(0));
     let stopped = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = std::sync::mpsc::channel();
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let upstream = upstream.to_owned();
     let state = Shared {
@@ -91,44 +90,36 @@ pub fn start(upstream: &str) -> Proxy {
         delay: delay_ms.clone(),
     };
     let s = stopped.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
+    let addr = super::serve_in_background("127.0.0.1:0".into(), move |listener| async move {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
-            loop {
-                let (stream, _) = tokio::select! {
-                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-                    _ = &mut stop_rx => return,
-                };
-                if s.load(Ordering::SeqCst) {
-                    return;
-                }
-                let (client, upstream, state) = (client.clone(), upstream.clone(), state.clone());
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                            forward(client.clone(), upstream.clone(), state.clone(), req)
-                        });
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-                });
+        loop {
+            let (stream, _) = tokio::select! {
+                a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                _ = &mut stop_rx => return,
+            };
+            if s.load(Ordering::SeqCst) {
+                return;
             }
-        });
-    });
+            let (client, upstream, state) = (client.clone(), upstream.clone(), state.clone());
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        forward(client.clone(), upstream.clone(), state.clone(), req)
+                    });
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            });
+        }
+    })
+    .unwrap();
     Proxy {
-        addr: rx.recv().unwrap(),
+        addr,
         counts,
         timeline,
         delay_ms,

@@ -162,30 +162,19 @@ pub fn ensure_running() -> bool {
         let Ok(port) = std::env::var("ATTESTGATE_TEST_TOKEN_PORT") else {
             return false;
         };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
-                    .await
-                    .unwrap();
-                tx.send(()).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    tokio::spawn(async move {
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, hyper::service::service_fn(handle))
-                            .await;
-                    });
-                }
-            });
-        });
-        rx.recv().is_ok()
+        super::serve_in_background(format!("127.0.0.1:{port}"), |listener| async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, hyper::service::service_fn(handle))
+                        .await;
+                });
+            }
+        })
+        .is_some()
     })
 }
